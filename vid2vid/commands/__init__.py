@@ -1,0 +1,1 @@
+"""The command-line commands; see ``vid2vid/__main__.py`` for the registry."""

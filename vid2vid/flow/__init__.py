@@ -1,0 +1,7 @@
+"""Optical flow: backward warping (the repository's one flow convention), visualisation,
+the paper's confidence map, and flow estimators behind one interface."""
+
+from vid2vid.flow.viz import color_wheel, flow_confidence, flow_to_color
+from vid2vid.flow.warp import base_grid, warp
+
+__all__ = ["base_grid", "color_wheel", "flow_confidence", "flow_to_color", "warp"]

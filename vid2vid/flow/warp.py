@@ -1,0 +1,70 @@
+"""Backward warping: the one flow convention of this repository.
+
+Convention (used everywhere: synthetic data, datasets, estimators, the generator):
+
+    A flow field ``w`` of frame ``t`` is a *backward* flow ``t -> t-1`` in pixels.
+    ``w[:, 0]`` is dx and ``w[:, 1]`` is dy: pixel ``(x, y)`` of frame ``t`` came from
+    position ``(x + dx, y + dy)`` of frame ``t-1``.
+
+So a frame ``t`` is predicted from frame ``t-1`` by *sampling* ``t-1`` at ``p + w(p)``:
+
+    warp(x_{t-1}, w_t)(p) = x_{t-1}(p + w_t(p))        (paper: w~_{t-1}(x~_{t-1}))
+
+On disk (the ``_flow`` folders) a flow is ``float32 [H, W, 2]``; in tensors it is ``[B, 2, H, W]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["base_grid", "warp"]
+
+
+def base_grid(height: int, width: int, device=None, dtype=None) -> torch.Tensor:
+    """Pixel coordinates ``[1, 2, H, W]``: channel 0 is x (column), channel 1 is y (row)."""
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys])[None]
+
+
+def warp(
+    image: torch.Tensor,
+    flow: torch.Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "border",
+) -> torch.Tensor:
+    """Backward-warp ``image`` (frame t-1) with ``flow`` (t -> t-1) to align it with frame t.
+
+    Args:
+        image: ``[B, C, H, W]`` any range (frames in ``[-1, 1]``, masks in ``[0, 1]``, ...).
+        flow: ``[B, 2, H, W]`` in pixels, channel 0 = dx, channel 1 = dy.
+        mode: ``"bilinear"`` or ``"nearest"`` (``grid_sample`` modes).
+        padding_mode: what samples outside frame t-1 read: ``"border"`` (nearest edge
+            pixel, the default), ``"zeros"`` or ``"reflection"``.
+
+    Returns:
+        ``[B, C, H, W]``: ``out[..., y, x] = image[..., y + dy, x + dx]`` (interpolated).
+        Exact for integer flows whose sources lie inside the frame.
+    """
+    if image.dim() != 4 or flow.dim() != 4:
+        raise ValueError(
+            f"warp expects image [B, C, H, W] and flow [B, 2, H, W]; "
+            f"got image {tuple(image.shape)} and flow {tuple(flow.shape)}"
+        )
+    if flow.shape[1] != 2 or flow.shape[0] != image.shape[0] or flow.shape[2:] != image.shape[2:]:
+        raise ValueError(
+            f"flow must be [B, 2, H, W] matching image [B, C, H, W]; "
+            f"got image {tuple(image.shape)} and flow {tuple(flow.shape)}"
+        )
+    _, _, h, w = image.shape
+    flow = flow.to(image.dtype)
+    pos = base_grid(h, w, device=image.device, dtype=image.dtype) + flow  # [B, 2, H, W] pixels
+    # grid_sample with align_corners=True maps -1 to pixel 0 and +1 to pixel (size - 1).
+    gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
+    gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
+    return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)

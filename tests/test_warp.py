@@ -80,3 +80,17 @@ def test_flow_confidence_marks_explained_pixels():
     assert conf.shape == (1, 1, 10, 10)
     assert conf[..., 5:, 5:].min() == 1
     assert conf[..., :5, :5].mean() < 0.5
+
+
+def test_compose_flows_equals_warping_twice_for_integer_shifts():
+    from vid2vid.flow import compose_flows
+
+    x = torch.rand(1, 3, 16, 16)
+    f1 = torch.zeros(1, 2, 16, 16)
+    f1[:, 0] = 2
+    f2 = torch.zeros(1, 2, 16, 16)
+    f2[:, 1] = 3
+    # frame t-1 = warp(x, f2); frame t = warp(frame t-1, f1) == warp(x, compose(f1, f2))
+    twice = warp(warp(x, f2), f1)
+    once = warp(x, compose_flows(f1, f2))
+    torch.testing.assert_close(once[..., :-3, :-2], twice[..., :-3, :-2], rtol=0, atol=1e-5)

@@ -2,6 +2,6 @@
 the paper's confidence map, and flow estimators behind one interface."""
 
 from vid2vid.flow.viz import color_wheel, flow_confidence, flow_to_color
-from vid2vid.flow.warp import base_grid, warp
+from vid2vid.flow.warp import base_grid, compose_flows, warp
 
-__all__ = ["base_grid", "color_wheel", "flow_confidence", "flow_to_color", "warp"]
+__all__ = ["base_grid", "color_wheel", "compose_flows", "flow_confidence", "flow_to_color", "warp"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["base_grid", "warp"]
+__all__ = ["base_grid", "compose_flows", "warp"]
 
 
 def base_grid(height: int, width: int, device=None, dtype=None) -> torch.Tensor:
@@ -68,3 +68,17 @@ def warp(
     gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+
+
+def compose_flows(flow_t: torch.Tensor, flow_prev: torch.Tensor) -> torch.Tensor:
+    """Chain two backward flows: ``t -> t-1`` then ``t-1 -> t-2`` gives ``t -> t-2``.
+
+    Pixel ``p`` of frame t came from ``q = p + flow_t(p)`` in t-1, which came from
+    ``q + flow_prev(q)`` in t-2, so ``flow = flow_t + warp(flow_prev, flow_t)``.
+    Used for the video discriminator's skipped-frame temporal scales.
+
+    Args:
+        flow_t: ``[B, 2, H, W]`` flow of frame t (to t-1), pixels.
+        flow_prev: ``[B, 2, H, W]`` flow of frame t-1 (to t-2), pixels.
+    """
+    return flow_t + warp(flow_prev, flow_t)

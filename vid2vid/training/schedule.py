@@ -1,0 +1,33 @@
+"""Schedules of the vid2vid training recipe (PAPER.md section 3), as pure functions of the epoch.
+
+- Learning rate: constant for ``niter`` epochs, then linear decay to zero over ``niter_decay``.
+- Temporal curriculum: the number of frames per training sequence doubles every ``niter_step``
+  epochs, from ``n_frames_start`` up to the cap ``n_frames_total``.
+- Spatial curriculum: after a finer scale is added, the coarser scales stay frozen for
+  ``niter_fix_global`` epochs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["lr_factor", "sequence_length", "coarse_frozen"]
+
+
+def lr_factor(epoch: float, niter: int, niter_decay: int) -> float:
+    """Multiplier of the base learning rate at (fractional) ``epoch``: 1, then linear to 0."""
+    if niter_decay <= 0:
+        return 1.0
+    return min(1.0, max(0.0, 1.0 - (epoch - niter) / niter_decay))
+
+
+def sequence_length(epoch: int, n_frames_start: int, n_frames_total: int, niter_step: int) -> int:
+    """Frames per training sequence at ``epoch``: ``n_frames_start * 2^(epoch // niter_step)``, capped."""
+    if n_frames_start < 1 or n_frames_total < 1:
+        raise ValueError("frame counts must be positive")
+    if niter_step <= 0:
+        return n_frames_total
+    return min(n_frames_total, n_frames_start * 2 ** (epoch // niter_step))
+
+
+def coarse_frozen(epoch: int, scale_added_at: int, niter_fix_global: int) -> bool:
+    """Whether the coarser scales are frozen at ``epoch`` (a finer scale was added at ``scale_added_at``)."""
+    return scale_added_at <= epoch < scale_added_at + niter_fix_global

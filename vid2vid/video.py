@@ -1,0 +1,280 @@
+"""Writing and showing videos: MP4 (H.264), GIF or PNG frames, side-by-side panels, notebook animations.
+
+Frames are ``uint8 [H, W, 3]`` RGB arrays, or tensors ``[3, H, W]`` in ``[-1, 1]`` (converted by
+:func:`to_uint8`). :class:`VideoWriter` takes one frame at a time, so a long generated sequence
+streams to disk in constant memory::
+
+    with VideoWriter("out.mp4", fps=10) as video:
+        for frame in generate(...):
+            video.write(frame)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vid2vid.data.labels import label_palette
+from vid2vid.flow.viz import flow_to_color
+
+__all__ = [
+    "VideoWriter", "write_video", "to_uint8", "side_by_side", "label_to_color", "mask_to_gray",
+    "flow_to_color", "animate",
+]
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A frame tensor in ``[-1, 1]`` -> ``uint8`` RGB.
+
+    Args:
+        image: ``[3, H, W]`` or ``[1, H, W]`` (grey, repeated to RGB), or a batch ``[B, C, H, W]``,
+            values in ``[-1, 1]`` (clipped). A ``uint8`` array ``[H, W, 3]`` / ``[H, W]`` is
+            passed through (grey expanded to RGB).
+
+    Returns:
+        ``uint8 [H, W, 3]`` (or ``[B, H, W, 3]`` for a batch).
+    """
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 array [H, W, 3] or a tensor in [-1, 1], "
+                             f"got a {image.dtype} array")
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected a uint8 array [H, W, 3] or [H, W], got shape {image.shape}")
+        return image
+    if image.dim() not in (3, 4) or image.shape[-3] not in (1, 3):
+        raise ValueError(f"expected a tensor [3, H, W] or [B, 3, H, W] in [-1, 1], got {tuple(image.shape)}")
+    x = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if x.shape[-3] == 1:
+        x = x.expand(*x.shape[:-3], 3, *x.shape[-2:])
+    return np.ascontiguousarray(x.movedim(-3, -1).cpu().numpy())
+
+
+def label_to_color(label: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Label ids ``[H, W]`` (Cityscapes ids) -> ``uint8 [H, W, 3]`` in the label palette."""
+    if isinstance(label, torch.Tensor):
+        label = label.detach().cpu().numpy()
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f"label_to_color expects label ids [H, W], got shape {label.shape}")
+    label = label.astype(np.int64)
+    palette = np.array(label_palette(max(256, int(label.max(initial=0)) + 1)), dtype=np.uint8)
+    return palette[label]
+
+
+def mask_to_gray(mask: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A mask ``[H, W]`` (bool, or float in ``[0, 1]``, e.g. the occlusion mask ``m~_t``) -> grey
+    ``uint8 [H, W, 3]`` (1 = white)."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().float().cpu().numpy()
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.ndim != 2:
+        raise ValueError(f"mask_to_gray expects a mask [H, W], got shape {mask.shape}")
+    grey = (np.clip(mask.astype(np.float32), 0, 1) * 255).round().astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def side_by_side(*panels: np.ndarray | torch.Tensor, gap: int = 0) -> np.ndarray:
+    """Concatenate equally tall panels left to right: ``uint8 [H, W_1 + ... + W_n (+ gaps), 3]``.
+
+    Each panel is anything :func:`to_uint8` accepts (``uint8 [H, W, 3]`` / ``[H, W]``, tensors in
+    ``[-1, 1]``); ``gap`` white columns separate them.
+    """
+    if not panels:
+        raise ValueError("side_by_side needs at least one panel")
+    images = [to_uint8(p) for p in panels]
+    heights = {im.shape[0] for im in images}
+    if len(heights) != 1:
+        raise ValueError(f"side_by_side panels must share a height; got shapes {[im.shape for im in images]}")
+    if gap > 0:
+        sep = np.full((images[0].shape[0], gap, 3), 255, np.uint8)
+        images = [part for im in images for part in (im, sep)][:-1]
+    return np.concatenate(images, axis=1)
+
+
+def _pad_even(frame: np.ndarray) -> np.ndarray:
+    """H.264 with 4:2:0 chroma needs even sizes: replicate the last row / column when odd."""
+    h, w = frame.shape[:2]
+    if h % 2 or w % 2:
+        frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return frame
+
+
+class VideoWriter:
+    """Write frames one at a time to ``.mp4`` (H.264), ``.gif``, or PNG files.
+
+    Args:
+        path: ``*.mp4`` / ``*.mkv`` / ``*.mov``: H.264 (libx264, yuv420p; odd sizes padded to
+            even by edge replication). ``*.gif``: an animated GIF (PIL; the frames are held as
+            palette images, 1 byte per pixel, until :meth:`close`). ``*.png``: one PNG per frame,
+            named by the pattern (``frame_%04d.png`` or ``frame_{:04d}.png``; a plain
+            ``frame.png`` becomes ``frame_000000.png``, ...). Any other path (no suffix): a folder
+            of ``000000.png``, ``000001.png``, ...
+        fps: frames per second (MP4, GIF).
+        crf: H.264 constant rate factor (0 lossless .. 51 worst; 18 is visually lossless).
+
+    All frames must have the size of the first.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 10, crf: int = 18) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.crf = crf
+        suffix = self.path.suffix.lower()
+        if suffix in VIDEO_SUFFIXES:
+            self.kind = "video"
+        elif suffix == ".gif":
+            self.kind = "gif"
+        elif suffix == ".png":
+            self.kind = "png"
+            self._folder, self._pattern = self.path.parent, self.path.name
+            if "%" not in self._pattern and "{" not in self._pattern:
+                self._pattern = f"{self.path.stem}_{{:06d}}.png"
+        elif suffix == "":
+            self.kind = "png"
+            self._folder, self._pattern = self.path, "{:06d}.png"
+        else:
+            raise ValueError(f"{self.path}: unsupported video suffix {suffix!r}; expected one of "
+                             f"{VIDEO_SUFFIXES + ('.gif', '.png')} or a folder path")
+        self.count = 0
+        self.size: tuple[int, int] | None = None  # (H, W) of the frames given
+        self._container = self._stream = None
+        self._gif: list = []
+        self._closed = False
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # finish what was written, without hiding the error that stopped the writing
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def _open_video(self, h: int, w: int) -> None:
+        import av
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = w + w % 2, h + h % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf)}
+
+    def write(self, frame: np.ndarray | torch.Tensor) -> None:
+        """Append one frame: ``uint8 [H, W, 3]`` (grey ``[H, W]``), or a tensor ``[3, H, W]`` in [-1, 1]."""
+        if self._closed:
+            raise ValueError(f"{self.path}: write() after close()")
+        frame = to_uint8(frame)
+        if frame.ndim != 3:
+            raise ValueError(f"{self.path}: expected one frame [H, W, 3], got shape {frame.shape}")
+        h, w = frame.shape[:2]
+        if self.size is None:
+            self.size = (h, w)
+        elif self.size != (h, w):
+            raise ValueError(f"{self.path}: frame {self.count} is {h}x{w} but the first frame was "
+                             f"{self.size[0]}x{self.size[1]} (H x W); all frames must share a size")
+        if self.kind == "video":
+            import av
+
+            if self._container is None:
+                self._open_video(h, w)
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(_pad_even(frame)), format="rgb24")
+            for packet in self._stream.encode(image):
+                self._container.mux(packet)
+        elif self.kind == "gif":
+            from PIL import Image
+
+            # Per-frame adaptive palette (GIF allows 256 colours per frame); stored compactly.
+            self._gif.append(Image.fromarray(frame).quantize(colors=256, method=Image.Quantize.MEDIANCUT))
+        else:
+            from PIL import Image
+
+            name = self._pattern % self.count if "%" in self._pattern else self._pattern.format(self.count)
+            target = self._folder / name
+            self._folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(frame).save(target)
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file (flush the encoder / write the GIF). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.kind == "video" and self._container is not None:
+            for packet in self._stream.encode(None):  # flush delayed frames
+                self._container.mux(packet)
+            self._container.close()
+        elif self.kind == "gif" and self._gif:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            first, rest = self._gif[0], self._gif[1:]
+            first.save(self.path, save_all=True, append_images=rest, duration=round(1000 / self.fps),
+                       loop=0, optimize=False, disposal=1)
+            self._gif = []
+        if self.count == 0:
+            raise ValueError(f"{self.path}: no frames were written")
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | torch.Tensor], fps: float = 10,
+                crf: int = 18) -> Path:
+    """Write ``frames`` (any iterable, e.g. a generator: consumed one at a time) to ``path``.
+
+    See :class:`VideoWriter` for the formats chosen by the suffix. Returns the path.
+    """
+    with VideoWriter(path, fps=fps, crf=crf) as video:
+        for frame in frames:
+            video.write(frame)
+    return video.path
+
+
+def animate(
+    frames: Iterable[np.ndarray | torch.Tensor], fps: float = 10, embed_limit_mb: float = 50
+) -> object:
+    """An inline HTML5 animation of ``frames`` for notebooks (play / pause / step controls).
+
+    Renders with matplotlib's non-interactive machinery, so it works headless (no display,
+    no ffmpeg). Returns an ``IPython.display.HTML`` when IPython is installed, else the HTML string.
+    """
+    from matplotlib import rcParams
+    from matplotlib.animation import FuncAnimation
+    from matplotlib.figure import Figure
+
+    images = [to_uint8(f) for f in frames]
+    if not images:
+        raise ValueError("animate needs at least one frame")
+    h, w = images[0].shape[:2]
+    dpi = 100
+    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)  # not pyplot: no window, no duplicate display
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    shown = ax.imshow(images[0], interpolation="nearest")
+
+    def draw(i: int):
+        shown.set_data(images[i])
+        return (shown,)
+
+    anim = FuncAnimation(fig, draw, frames=len(images), interval=1000 / fps, blit=False)
+    old_limit = rcParams["animation.embed_limit"]
+    rcParams["animation.embed_limit"] = embed_limit_mb
+    try:
+        html = anim.to_jshtml(fps=fps, default_mode="loop")
+    finally:
+        rcParams["animation.embed_limit"] = old_limit
+    try:
+        from IPython.display import HTML
+    except ImportError:
+        return html
+    return HTML(html)

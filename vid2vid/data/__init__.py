@@ -1,5 +1,9 @@
 """Data: the official folder layout, the video-folder dataset and the built-in synthetic dataset."""
 
+from vid2vid.data.encoding import encode_labels, instance_edges, labels_to_color, one_hot, semantic_channels
+from vid2vid.data.folder import SpatialTransform, VideoFolderDataset
 from vid2vid.data.layout import DataError
 
 __all__ = ["DataError"]
+__all__ += ["SpatialTransform", "VideoFolderDataset", "encode_labels", "instance_edges", "labels_to_color",
+            "one_hot", "semantic_channels"]

@@ -1,0 +1,535 @@
+"""The video-folder dataset: windows of T frames ``(s_1^T, x_1^T)`` over the official layout.
+
+The layout (``vid2vid.data.layout``) pairs, frame for frame, a source map ``s_t`` (``_A``: label
+ids, or an edge map / pose rendering), a real frame ``x_t`` (``_B``), optionally an instance map
+(``_inst``), a precomputed backward flow ``w_t`` (``_flow``, t -> t-1, no file for the first frame
+of a sequence) and an occlusion mask (``_occ``, likewise). Files are paired by their sorted order
+within a sequence folder: the names of A and B files may differ (Cityscapes: ``*_labelIds.png``
+and ``*_leftImg8bit.png``), their counts may not; the k-th flow / occlusion file belongs to frame k+1.
+
+Every window gets one random spatial transform (:class:`SpatialTransform`) shared by all its
+frames and maps, so temporal structure survives augmentation: scaling multiplies flow vectors by
+the scale, a horizontal flip mirrors every map and negates dx.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from vid2vid.data.encoding import image_to_tensor, instance_edges, one_hot, semantic_channels
+from vid2vid.data.layout import (
+    DataError,
+    kind_dir,
+    list_frames,
+    list_sequences,
+    read_flow,
+    read_instance,
+    read_label,
+    read_mask,
+    read_rgb,
+)
+from vid2vid.flow.warp import compose_flows, warp
+
+__all__ = ["SpatialTransform", "VideoFolderDataset"]
+
+
+@dataclass(frozen=True)
+class SpatialTransform:
+    """One spatial augmentation, applied identically to every frame and map of a window.
+
+    Order: resize the whole map to ``resize``, keep the ``crop`` window, then mirror left-right
+    if ``flip``. Resizing is pixel-centre aligned (``align_corners=False``): position ``x`` maps
+    to ``(x + 0.5) * s - 0.5``, so a displacement scales by exactly ``s = out / in`` per axis.
+    """
+
+    resize: tuple[int, int]  # (H, W) every map is resized to, before cropping
+    crop: tuple[int, int, int, int]  # (top, left, height, width) kept of the resized map
+    flip: bool = False  # mirror horizontally after cropping
+
+    def __post_init__(self) -> None:
+        top, left, h, w = self.crop
+        if top < 0 or left < 0 or h < 1 or w < 1 or top + h > self.resize[0] or left + w > self.resize[1]:
+            raise ValueError(f"crop (top, left, h, w) = {self.crop} does not fit in the resized "
+                             f"map {self.resize}")
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        """``(H, W)`` of every transformed map."""
+        return self.crop[2], self.crop[3]
+
+    @classmethod
+    def identity(cls, size: tuple[int, int]) -> SpatialTransform:
+        """The transform that changes nothing for maps of ``size`` ``(H, W)``."""
+        return cls(tuple(size), (0, 0, *size), False)
+
+    @classmethod
+    def sample(
+        cls,
+        size: tuple[int, int],
+        rng: np.random.Generator | None = None,
+        load_size: tuple[int, int] | None = None,
+        crop_size: tuple[int, int] | None = None,
+        scale_range: tuple[float, float] = (1.0, 1.0),
+        flip: bool = False,
+    ) -> SpatialTransform:
+        """Draw the transform for maps of native ``size`` ``(H, W)``.
+
+        ``load_size`` ``(H, W)`` is the base size (default: native); a scale ``s`` drawn
+        uniformly from ``scale_range`` multiplies it; a ``crop_size`` window (default: the base
+        size, so every item has one size and batches collate) is cut at a uniform position; the
+        result is mirrored with probability 1/2 when ``flip``. ``s`` is raised where needed so the
+        crop fits (without ``crop_size`` the scale only zooms in). ``rng=None`` gives the
+        deterministic evaluation transform: ``s = 1``, centre crop, no flip.
+        """
+        base_h, base_w = load_size or size
+        crop_h, crop_w = crop_size or (base_h, base_w)
+        if crop_h > base_h or crop_w > base_w:
+            raise ValueError(f"crop_size {(crop_h, crop_w)} is larger than the load size {(base_h, base_w)}")
+        low, high = scale_range
+        s = 1.0 if rng is None else float(rng.uniform(low, high))
+        s = max(s, crop_h / base_h, crop_w / base_w)
+        rh, rw = max(crop_h, round(base_h * s)), max(crop_w, round(base_w * s))
+        if rng is None:
+            return cls((rh, rw), ((rh - crop_h) // 2, (rw - crop_w) // 2, crop_h, crop_w), False)
+        top = int(rng.integers(0, rh - crop_h + 1))
+        left = int(rng.integers(0, rw - crop_w + 1))
+        flipped = bool(flip and rng.random() < 0.5)
+        return cls((rh, rw), (top, left, crop_h, crop_w), flipped)
+
+    def _resize(self, x: torch.Tensor, smooth: bool) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == tuple(self.resize):
+            return x
+        lead = x.shape[:-3]
+        x4 = x.reshape(-1, *x.shape[-3:])
+        if smooth:  # antialias: area-like averaging when shrinking, plain bilinear when enlarging
+            out = F.interpolate(x4, size=self.resize, mode="bilinear", align_corners=False, antialias=True)
+        else:  # "nearest-exact" is pixel-centre aligned like the bilinear path ("nearest" is not)
+            out = F.interpolate(x4, size=self.resize, mode="nearest-exact")
+        return out.reshape(*lead, *out.shape[-3:])
+
+    def _crop_flip(self, x: torch.Tensor) -> torch.Tensor:
+        top, left, h, w = self.crop
+        x = x[..., top:top + h, left:left + w]
+        return x.flip(-1) if self.flip else x
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        """Smooth maps (frames, continuous source maps) ``float [.., C, H, W]``: bilinear."""
+        return self._crop_flip(self._resize(x, smooth=True))
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor:
+        """Discrete maps (label ids, instance ids, masks) ``[.., C, H, W]`` of any dtype: nearest."""
+        if x.is_floating_point():
+            y = self._resize(x, smooth=False)
+        elif x.dtype == torch.bool:
+            y = self._resize(x.float(), smooth=False) > 0.5
+        else:  # float64 holds integer ids exactly
+            y = self._resize(x.double(), smooth=False).round().to(x.dtype)
+        return self._crop_flip(y)
+
+    def flow(self, flow: torch.Tensor) -> torch.Tensor:
+        """Backward flows ``[.., 2, H, W]`` (pixels, dx then dy): resized values with their vectors
+        scaled by ``out / in`` per axis; a flip mirrors the field and negates dx (pixel ``x`` of the
+        mirrored frame is ``W-1-x``, so a source ``dx`` to the right becomes ``dx`` to the left)."""
+        h, w = flow.shape[-2:]
+        scale = torch.tensor([self.resize[1] / w, self.resize[0] / h], dtype=flow.dtype)
+        out = self._crop_flip(self._resize(flow, smooth=True) * scale.view(2, 1, 1))
+        if self.flip:
+            out = torch.cat([-out[..., :1, :, :], out[..., 1:, :, :]], dim=-3)
+        return out
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    name: str
+    a: tuple[Path, ...]  # source maps, one per frame
+    b: tuple[Path, ...] | None  # real frames
+    inst: tuple[Path, ...] | None  # instance maps
+    flow: tuple[Path, ...] | None  # flow[k] is the flow of frame k + 1 (t -> t-1)
+    occ: tuple[Path, ...] | None  # occ[k] is the occlusion mask of frame k + 1
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+class VideoFolderDataset(Dataset):
+    """Windows of ``T`` frames from ``<root>/<split>_{A,B,inst,flow,occ}/<sequence>/``.
+
+    Sampling. ``sample_starts="random"`` (default when ``training``): item ``i`` is sequence
+    ``i % n_sequences`` with a random start and, when ``max_stride > stride``, a random frame stride
+    in ``[stride, max_stride]`` (among those the sequence is long enough for); ``len`` is
+    ``n_sequences * repeat``. ``sample_starts="all"`` (default otherwise): one item per window
+    start at stride ``stride``, in order. ``n_frames=None``: one item per whole sequence
+    (frames ``0, stride, 2*stride, ..``; lengths differ, so batch size 1). A sequence shorter than
+    the window (``(T - 1) * stride + 1`` frames) is skipped with a warning
+    (``short_sequences="skip"``, because video lengths vary and the temporal curriculum grows ``T``)
+    or raises :class:`DataError` (``"error"``); none left always raises.
+
+    Augmentation (``training`` only): :class:`SpatialTransform` with ``load_size``, ``crop_size``,
+    ``scale_range`` and ``flip``, one draw per item for all of its frames. Evaluation resizes to
+    ``load_size`` and centre-crops to ``crop_size``. Randomness: with ``seed`` every item is a
+    function of ``(seed, epoch, index)`` (call :meth:`set_epoch`); without, it follows torch's
+    global generator (which the DataLoader seeds per worker).
+
+    Validation. Construction checks names and counts (cheap): missing folders, empty folders or
+    sequences, A/B/inst sequences differing in names or frame counts, flow / occlusion counts.
+    Loading checks files: unreadable or truncated images, label ids ``>= label_nc``, sizes that
+    differ within a sequence or between the maps of one frame, flow arrays of the wrong shape.
+    All raise :class:`DataError` naming the file, the sequence and the frame.
+
+    Item (a dict; the default ``collate`` adds a batch dimension ``B`` in front):
+        ``label``: ``float32 [T, C_s, H, W]``, ``C_s = semantic_nc``. With ``label_nc > 0``: one-hot
+            ids in ``{0, 1}`` (``label_nc`` channels) then, with ``use_instance``, the instance-edge
+            map in ``{0, 1}`` (Cityscapes: 35 + 1 = 36). With ``label_nc == 0``: the A maps as
+            they are (edge maps, pose renderings; ``input_nc`` = 1 or 3 channels) in ``[-1, 1]``,
+            then the edge channel if ``use_instance``.
+        ``label_ids``: ``int64 [T, 1, H, W]`` raw ids in ``[0, label_nc)`` (for the foreground
+            mask ``1 - m_B``); only when ``label_nc > 0``.
+        ``image``: ``float32 [T, 3, H, W]`` RGB in ``[-1, 1]``; when ``load_image``.
+        ``inst``: ``int64 [T, 1, H, W]`` instance ids; when ``use_instance``.
+        ``flow``: ``float32 [T, 2, H, W]`` backward flow from window frame ``t`` to window frame
+            ``t-1`` in pixels of the output size (dx, dy; chained over the skipped frames when the
+            stride exceeds 1); entry 0 is zeros. ``flow_valid``: ``bool [T]``, false for entry 0
+            only. Both when ``load_flow``.
+        ``occlusion``: ``float32 [T, 1, H, W]`` in ``{0, 1}``, 1 where a pixel of frame ``t`` is
+            not visible in window frame ``t-1``; entry 0 is zeros. When ``load_occlusion``.
+        ``sequence``: the sequence (folder) name, ``str``.
+        ``frame_indices``: ``int64 [T]`` indices of the frames within the sequence.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        n_frames: int | None = 3,
+        label_nc: int = 35,
+        input_nc: int = 3,
+        use_instance: bool | None = None,
+        load_image: bool = True,
+        load_flow: bool = False,
+        load_occlusion: bool = False,
+        stride: int = 1,
+        max_stride: int | None = None,
+        load_size: tuple[int, int] | None = None,
+        crop_size: tuple[int, int] | None = None,
+        scale_range: tuple[float, float] = (1.0, 1.0),
+        flip: bool = True,
+        training: bool = True,
+        sample_starts: str | None = None,
+        repeat: int = 1,
+        short_sequences: str = "skip",
+        seed: int | None = None,
+    ) -> None:
+        """
+        Args:
+            root, split: the dataset folder and ``"train"`` / ``"test"``.
+            n_frames: window length ``T``; ``None`` for whole sequences.
+            label_nc: number of label ids in A (Cityscapes 35); 0 when A holds continuous maps.
+            input_nc: channels of continuous A maps (1 = grey edge maps, 3 = RGB renderings).
+            use_instance: add ``inst`` and the instance-edge channel; ``None``: when ``_inst`` exists.
+            load_image: load the real frames (B); false for inference on source maps only.
+            load_flow, load_occlusion: load ``_flow`` / ``_occ`` (occlusion with strides > 1 is
+                chained along the flow, so it needs ``load_flow``).
+            stride, max_stride: frame step inside a window (random in between while sampling
+                randomly; ``stride`` otherwise).
+            load_size, crop_size, scale_range, flip: the augmentation, see :class:`SpatialTransform`.
+            training: random augmentation; evaluation is deterministic.
+            sample_starts: ``"random"`` or ``"all"``, see above; default from ``training``.
+            repeat: items per sequence per epoch with random starts.
+            short_sequences: ``"skip"`` (warn) or ``"error"``.
+            seed: makes items reproducible, see above.
+        """
+        if n_frames is not None and n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1 or None, got {n_frames}")
+        if label_nc < 0:
+            raise ValueError(f"label_nc must be >= 0, got {label_nc}")
+        if label_nc == 0 and input_nc not in (1, 3):
+            raise ValueError(f"continuous source maps (label_nc = 0) need input_nc 1 or 3, got {input_nc}")
+        max_stride = stride if max_stride is None else max_stride
+        if stride < 1 or max_stride < stride:
+            raise ValueError(f"need 1 <= stride <= max_stride, got stride {stride}, max_stride {max_stride}")
+        if load_occlusion and max_stride > 1 and not load_flow:
+            raise ValueError("occlusion masks for frame strides > 1 are chained along the flow: "
+                             "set load_flow=True")
+        sample_starts = sample_starts or ("random" if training else "all")
+        if sample_starts not in ("random", "all"):
+            raise ValueError(f"sample_starts must be 'random' or 'all', got {sample_starts!r}")
+        if short_sequences not in ("skip", "error"):
+            raise ValueError(f"short_sequences must be 'skip' or 'error', got {short_sequences!r}")
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        if not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
+
+        self.root, self.split = Path(root), split
+        self.label_nc, self.input_nc = label_nc, input_nc
+        if use_instance is None:
+            use_instance = kind_dir(root, split, "inst").is_dir()
+        self.use_instance, self.load_image = use_instance, load_image
+        self.load_flow, self.load_occlusion = load_flow, load_occlusion
+        self.stride, self.max_stride = stride, max_stride
+        self.load_size, self.crop_size = load_size, crop_size
+        self.scale_range, self.flip = scale_range, flip
+        self.training, self.sample_starts, self.repeat = training, sample_starts, repeat
+        self.short_sequences, self.seed, self.epoch = short_sequences, seed, 0
+        self._all_sequences = self._scan()
+        self._by_name = {s.name: s for s in self._all_sequences}
+        self._sizes: dict[str, tuple[tuple[int, int], Path]] = {}  # first size seen per sequence
+        self.set_n_frames(n_frames)
+
+    # ----------------------------------------------------------------- construction checks
+    @property
+    def semantic_nc(self) -> int:
+        """Channels ``C_s`` of ``label`` (one frame of the generator's source input)."""
+        return semantic_channels(self.label_nc, self.use_instance, self.input_nc)
+
+    @property
+    def sequences(self) -> list[str]:
+        """Names of the sequences long enough for the window (those items are drawn from)."""
+        return [s.name for s in self._sequences]
+
+    def _scan(self) -> list[_Sequence]:
+        a_dir = kind_dir(self.root, self.split, "A")
+        names = list_sequences(a_dir)
+        if not names:
+            raise DataError(f"{a_dir}: no sequence folders (expected {a_dir}/<sequence>/<frame>.png)")
+        a_files = {}
+        for name in names:
+            frames = list_frames(a_dir / name)
+            if not frames:
+                raise DataError(f"{a_dir / name}: sequence {name!r} holds no frames (png/jpg/bmp)")
+            a_files[name] = tuple(a_dir / name / f for f in frames)
+        kinds = {"B": self.load_image, "inst": self.use_instance, "flow": self.load_flow,
+                 "occ": self.load_occlusion}
+        found: dict[str, dict[str, tuple[Path, ...]] | None] = {}
+        for kind, wanted in kinds.items():
+            found[kind] = self._scan_kind(kind, a_dir, a_files) if wanted else None
+        return [
+            _Sequence(name, a_files[name], *(found[k][name] if found[k] is not None else None
+                                             for k in ("B", "inst", "flow", "occ")))
+            for name in names
+        ]
+
+    def _scan_kind(self, kind: str, a_dir: Path, a_files: dict[str, tuple[Path, ...]]) -> dict:
+        folder = kind_dir(self.root, self.split, kind)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: folder not found (needed for {kind}; {a_dir} exists)")
+        per_frame = kind in ("B", "inst")  # flow and occlusion have no file for frame 0
+        names = set(list_sequences(folder))
+        missing = [n for n in a_files if n not in names and (per_frame or len(a_files[n]) > 1)]
+        if missing:
+            raise DataError(f"{folder}: missing sequence folder(s) {missing} found in {a_dir} "
+                            f"(every A sequence needs its {kind} sequence)")
+        extra = sorted(names - set(a_files))
+        if extra and per_frame:
+            raise DataError(f"{folder}: sequence folder(s) {extra} have no counterpart in {a_dir} "
+                            f"(A, B and inst must hold the same sequences)")
+        out = {}
+        extensions = (".npy",) if kind == "flow" else None
+        for name, a in a_files.items():
+            seq_dir = folder / name
+            files = (list_frames(seq_dir, extensions) if extensions else list_frames(seq_dir)) \
+                if seq_dir.is_dir() else []
+            expected = len(a) if per_frame else len(a) - 1
+            if len(files) != expected:
+                rule = ("A, B and inst must agree frame for frame" if per_frame
+                        else "one file per frame after the first")
+                raise DataError(f"sequence {name!r}: {a_dir / name} has {len(a)} frames but {seq_dir} "
+                                f"has {len(files)} {kind} files, expected {expected} ({rule})")
+            out[name] = tuple(seq_dir / f for f in files)
+        return out
+
+    # ----------------------------------------------------------------- sampling
+    def set_n_frames(self, n_frames: int | None) -> None:
+        """Change the window length ``T`` (temporal curriculum) and rebuild the index."""
+        if n_frames is not None and n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1 or None, got {n_frames}")
+        self.n_frames = n_frames
+        span = 1 if n_frames is None else (n_frames - 1) * self.stride + 1
+        short = [s for s in self._all_sequences if len(s) < span]
+        if short:
+            listing = ", ".join(f"{s.name!r} ({len(s)})" for s in short)
+            message = (f"{kind_dir(self.root, self.split, 'A')}: sequence(s) {listing} have fewer "
+                       f"frames than a window of {n_frames} frames at stride {self.stride} ({span})")
+            if self.short_sequences == "error" or len(short) == len(self._all_sequences):
+                raise DataError(message + ("" if len(short) < len(self._all_sequences)
+                                           else "; no sequence is long enough"))
+            warnings.warn(message + "; skipped", stacklevel=2)
+        self._sequences = [s for s in self._all_sequences if len(s) >= span]
+        self._windows = [(i, start) for i, s in enumerate(self._sequences)
+                         for start in range(len(s) - span + 1)]
+
+    def set_epoch(self, epoch: int) -> None:
+        """With a ``seed``, items of different epochs differ (and each epoch is reproducible)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        if self.n_frames is None:
+            return len(self._sequences)
+        if self.sample_starts == "all":
+            return len(self._windows)
+        return len(self._sequences) * self.repeat
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.seed is None:  # follows torch.manual_seed and the DataLoader's per-worker seeds
+            return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        random_start = self.n_frames is not None and self.sample_starts == "random"
+        rng = self._rng(index) if (self.training or random_start) else None
+        if self.n_frames is None:
+            seq = self._sequences[index]
+            frames = list(range(0, len(seq), self.stride))
+        elif random_start:
+            seq = self._sequences[index % len(self._sequences)]
+            longest = self.max_stride if self.n_frames == 1 else \
+                min(self.max_stride, (len(seq) - 1) // (self.n_frames - 1))
+            stride = int(rng.integers(self.stride, longest + 1))
+            start = int(rng.integers(0, len(seq) - (self.n_frames - 1) * stride))
+            frames = [start + k * stride for k in range(self.n_frames)]
+        else:
+            i, start = self._windows[index]
+            seq = self._sequences[i]
+            frames = [start + k * self.stride for k in range(self.n_frames)]
+        return self.load_window(seq.name, frames, rng=rng if self.training else None)
+
+    # ----------------------------------------------------------------- loading
+    def load_window(
+        self,
+        sequence: str,
+        frames: list[int],
+        transform: SpatialTransform | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> dict:
+        """Load ``frames`` (increasing indices) of ``sequence`` as one item (see the class docstring).
+
+        ``transform`` forces a spatial transform (given in terms of the native frame size); else
+        one is drawn with ``rng`` (``None``: the deterministic evaluation transform).
+        """
+        seq = self._by_name.get(sequence)
+        if seq is None:
+            raise KeyError(f"no sequence {sequence!r} in {kind_dir(self.root, self.split, 'A')}")
+        if not frames or any(b <= a for a, b in pairwise(frames)) or frames[0] < 0 \
+                or frames[-1] >= len(seq):
+            raise ValueError(f"frames must increase within [0, {len(seq)}) for sequence "
+                             f"{sequence!r}, got {frames}")
+        raw = [self._read_frame(seq, j) for j in frames]
+        size = raw[0]["size"]
+        if transform is None:
+            transform = SpatialTransform.sample(size, rng, self.load_size, self.crop_size,
+                                                self.scale_range, self.flip)
+        item: dict = {}
+        if self.label_nc > 0:
+            ids = transform.nearest(torch.from_numpy(np.stack([r["A"] for r in raw])).long()[:, None])
+            item["label_ids"] = ids  # [T, 1, H, W]
+            label = one_hot(ids[:, 0], self.label_nc)  # [T, label_nc, H, W]
+        else:
+            label = transform.image(torch.stack([image_to_tensor(r["A"]) for r in raw]))  # [T, C, H, W]
+        if self.use_instance:
+            inst = transform.nearest(torch.from_numpy(np.stack([r["inst"] for r in raw])).long()[:, None])
+            item["inst"] = inst  # [T, 1, H, W]
+            label = torch.cat([label, instance_edges(inst[:, 0])], dim=1)
+        item["label"] = label
+        if self.load_image:
+            item["image"] = transform.image(torch.stack([image_to_tensor(r["B"]) for r in raw]))
+        if self.load_flow or self.load_occlusion:
+            flows, occs = [torch.zeros(2, *size)], [torch.zeros(1, *size)]
+            for prev, cur in pairwise(frames):
+                flow, occ = self._chain(seq, prev, cur, size)
+                flows.append(flow)
+                occs.append(occ)
+            if self.load_flow:
+                item["flow"] = transform.flow(torch.stack(flows))  # [T, 2, H, W]
+                item["flow_valid"] = torch.arange(len(frames)) > 0
+            if self.load_occlusion:
+                item["occlusion"] = transform.nearest(torch.stack(occs))  # [T, 1, H, W]
+        item["sequence"] = seq.name
+        item["frame_indices"] = torch.tensor(frames, dtype=torch.long)
+        return item
+
+    def _where(self, seq: _Sequence, j: int) -> str:
+        return f"(sequence {seq.name!r}, frame {j})"
+
+    def _read_frame(self, seq: _Sequence, j: int) -> dict:
+        """The raw arrays of frame ``j``, with every size checked against the A map."""
+        where = self._where(seq, j)
+        try:
+            if self.label_nc > 0:
+                a = read_label(seq.a[j])
+                if a.size and a.max() >= self.label_nc:
+                    bad = sorted(int(v) for v in np.unique(a[a >= self.label_nc]))
+                    raise DataError(f"{seq.a[j]}: label ids must lie in [0, {self.label_nc - 1}] "
+                                    f"(label_nc = {self.label_nc}), found {bad[:8]} {where}")
+            else:
+                a = read_label(seq.a[j]) if self.input_nc == 1 else read_rgb(seq.a[j])
+            size = a.shape[:2]
+            first = self._sizes.setdefault(seq.name, (size, seq.a[j]))
+            if first[0] != size:
+                raise DataError(f"{seq.a[j]}: size {size[0]}x{size[1]} differs from {first[1]} "
+                                f"({first[0][0]}x{first[0][1]}) of the same sequence {where}")
+            out = {"A": a, "size": size}
+            if self.load_image:
+                out["B"] = self._same_size(read_rgb(seq.b[j]), seq.b[j], seq.a[j], size, where)
+            if self.use_instance:
+                out["inst"] = self._same_size(read_instance(seq.inst[j]), seq.inst[j], seq.a[j], size,
+                                              where)
+        except DataError as err:
+            if where in str(err):
+                raise
+            raise DataError(f"{err} {where}") from err
+        return out
+
+    @staticmethod
+    def _same_size(x: np.ndarray, path: Path, a_path: Path, size: tuple[int, int], where: str) -> np.ndarray:
+        if x.shape[:2] != size:
+            raise DataError(f"{path}: size {x.shape[0]}x{x.shape[1]} differs from its A map {a_path} "
+                            f"({size[0]}x{size[1]}) {where}")
+        return x
+
+    def _read_step(self, seq: _Sequence, j: int, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow ``[2, H, W]`` (zeros unless loaded) and occlusion ``[1, H, W]`` of frame ``j >= 1``."""
+        where = self._where(seq, j)
+        flow, occ = torch.zeros(2, *size), torch.zeros(1, *size)
+        try:
+            if self.load_flow:
+                path = seq.flow[j - 1]
+                array = read_flow(path)
+                if array.shape != (*size, 2):
+                    raise DataError(f"{path}: expected flow of shape ({size[0]}, {size[1]}, 2) matching "
+                                    f"the frame, found {array.shape} {where}")
+                flow = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+            if self.load_occlusion:
+                path = seq.occ[j - 1]
+                occ = torch.from_numpy(self._same_size(read_mask(path), path, seq.a[j], size, where))
+                occ = occ.float()[None]
+        except DataError as err:
+            if where in str(err):
+                raise
+            raise DataError(f"{err} {where}") from err
+        return flow, occ
+
+    def _chain(self, seq: _Sequence, prev: int, cur: int, size: tuple[int, int]):
+        """Flow and occlusion from frame ``cur`` back to frame ``prev`` (``prev < cur``).
+
+        For ``cur - prev > 1`` the per-frame backward flows are chained (``compose_flows``) and a
+        pixel counts as occluded when it is occluded at any step along its path.
+        """
+        flow, occ = self._read_step(seq, cur, size)
+        for j in range(cur - 1, prev, -1):  # flow is now cur -> j; extend it to j - 1
+            step_flow, step_occ = self._read_step(seq, j, size)
+            if self.load_occlusion:
+                seen = warp(step_occ[None], flow[None], mode="nearest")[0]
+                occ = torch.maximum(occ, (seen > 0.5).float())
+            flow = compose_flows(flow[None], step_flow[None])[0]
+        return flow, occ

@@ -1,0 +1,216 @@
+"""The generator: shapes at every preset's geometry, gradient paths, ablations, first frame, scales."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from vid2vid.config import PRESETS, get_preset
+from vid2vid.flow.warp import warp
+from vid2vid.models import Generator, background_mask, compose
+
+
+def shrunk(name: str, **extra) -> "Config":  # noqa: F821
+    """The preset with its structure (label channels, scales, fg branch, norm) kept, widths tiny and
+    the smallest frame its scales and downsamplings allow (times 2 x 4)."""
+    cfg = get_preset(name)
+    s = extra.get("model.n_scales", cfg.model.n_scales)
+    f = 2 ** (extra.get("model.n_downsample", cfg.model.n_downsample) + s - 1)
+    over = {
+        "model.ngf": 4 * 2 ** (s - 1), "model.fg_ngf": 2 * 2 ** (s - 1), "model.n_blocks_enc": 1,
+        "model.n_blocks_dec": 1, "model.fg_n_blocks": 1, "model.n_blocks_local": 1,
+        "data.crop_height": 0, "data.crop_width": 0, "data.height": 2 * f, "data.width": 4 * f,
+    }
+    return cfg.override({**over, **extra})
+
+
+def inputs(cfg, batch: int = 2, seed: int = 0):
+    """One-hot (or continuous) labels [B, L+1, C_s, H, W] with fg and bg pixels, prev frames, ids."""
+    g = torch.Generator().manual_seed(seed)
+    d, L = cfg.data, cfg.model.n_prev
+    H, W = d.frame_size
+    if d.label_nc > 0:
+        ids = torch.randint(0, d.label_nc, (batch, L + 1, 1, H, W), generator=g)
+        ids[..., : H // 2, :] = 26  # a car in the top half of every frame: both m_B = 0 and 1 occur
+        labels = torch.zeros(batch, L + 1, d.label_channels, H, W).scatter_(2, ids, 1.0)
+    else:
+        ids = None
+        labels = torch.rand(batch, L + 1, d.label_channels, H, W, generator=g)
+    prev = torch.rand(batch, L, 3, H, W, generator=g) * 2 - 1
+    return labels, prev, ids
+
+
+def tiny_generator(seed: int = 0, **overrides) -> tuple[Generator, object]:
+    torch.manual_seed(seed)
+    cfg = get_preset("tiny").override(overrides) if overrides else get_preset("tiny")
+    return Generator.from_config(cfg), cfg
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_output_shapes_and_ranges_at_every_preset_geometry(name):
+    cfg = shrunk(name)
+    torch.manual_seed(0)
+    G = Generator.from_config(cfg)
+    assert G.n_scales == cfg.model.n_scales
+    labels, prev, _ = inputs(cfg)
+    B, H, W = labels.shape[0], *cfg.data.frame_size
+    with torch.no_grad():
+        out = G(labels, prev)
+    assert out.x.shape == out.h.shape == out.h_B.shape == (B, 3, H, W)
+    assert out.w.shape == (B, 2, H, W) and out.m.shape == out.m_B.shape == (B, 1, H, W)
+    assert out.warped.shape == (B, 3, H, W)
+    assert out.x.abs().max() <= 1 and out.h.abs().max() <= 1
+    assert 0 < out.m.min() and out.m.max() < 1
+    if cfg.model.use_fg_prior:
+        assert out.h_F.shape == (B, 3, H, W)
+        assert 0 < out.m_B.mean() < 1  # both foreground and background pixels
+    else:
+        assert out.h_F is None and torch.equal(out.m_B, torch.ones(B, 1, H, W))
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_forward_composes_its_parts_with_the_chosen_equation(variant):
+    G, cfg = tiny_generator(**{"model.composition": variant})
+    labels, prev, _ = inputs(cfg)
+    with torch.no_grad():
+        out = G(labels, prev)
+    assert_close(out.warped, warp(prev[:, -1], out.w))  # flow t -> t-1 aligns x~_{t-1} to t
+    assert_close(out.x, compose(out.warped, out.m, out.h_B, out.h_F, out.m_B, variant))
+    assert_close(out.h, (1 - out.m_B) * out.h_F + out.m_B * out.h_B)
+
+
+def test_m_B_defaults_to_the_foreground_classes_of_frame_t():
+    G, cfg = tiny_generator()
+    labels, prev, ids = inputs(cfg)
+    m_B = background_mask(ids[:, -1], cfg.data.foreground_ids)
+    with torch.no_grad():
+        a, b = G(labels, prev), G(labels, prev, m_B)
+        c = G(labels, prev, torch.ones_like(m_B))
+    assert torch.equal(a.m_B, m_B) and torch.equal(a.x, b.x)
+    assert not torch.allclose(a.x, c.x)  # with the prior, m_B matters
+
+
+@pytest.mark.parametrize("n_scales", [1, 2])
+def test_gradients_of_the_frame_reach_every_head_branch_and_scale(n_scales):
+    cfg = shrunk("tiny", **{"model.n_scales": n_scales})
+    torch.manual_seed(0)
+    G = Generator.from_config(cfg)
+    labels, prev, _ = inputs(cfg)
+    G(labels, prev).x.square().mean().backward()
+
+    def reached(module):
+        return sum(p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None) > 0
+
+    finest = G.scales[-1]
+    for part in ("image_head", "flow_head", "mask_head", "fg_head"):  # H_B, W, M, H_F
+        assert reached(getattr(finest, part)), part
+    for s, scale in enumerate(G.scales):  # every scale's trunk, local enhancers included
+        for part in ("label_encoder", "image_encoder", "image_decoder", "flow_decoder",
+                     "fg_encoder", "fg_decoder"):
+            assert reached(getattr(scale, part)), f"scale {s} {part}"
+    for scale in G.scales[:-1]:  # only the finest heads make the output: coarser ones are not trained
+        assert not any(p.requires_grad for head in scale.head_modules() for p in head.parameters())
+    # every parameter that is trained gets a gradient (DDP needs no find_unused_parameters)
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
+
+
+def test_no_flow_ablation_has_no_flow_or_mask_layers_and_never_warps():
+    G, cfg = tiny_generator(**{"model.use_flow": False})
+    names = [n for n, _ in G.named_parameters()]
+    assert not [n for n in names if "flow" in n or "mask" in n]
+    full, _ = tiny_generator()
+    assert sum(p.numel() for p in G.parameters()) < sum(p.numel() for p in full.parameters())
+    labels, prev, _ = inputs(cfg)
+    with torch.no_grad():
+        out = G(labels, prev)
+    assert out.w is None and out.m is None and out.warped is None
+    assert torch.equal(out.x, out.h)  # the frame is the hallucination alone
+
+
+def test_no_fg_prior_ablation_has_no_fg_branch_and_ignores_m_B():
+    G, cfg = tiny_generator(**{"model.use_fg_prior": False})
+    assert not [n for n, _ in G.named_parameters() if "fg" in n]
+    labels, prev, _ = inputs(cfg)
+    H, W = cfg.data.frame_size
+    with torch.no_grad():
+        a = G(labels, prev)
+        b = G(labels, prev, torch.zeros(2, 1, H, W))
+        c = G(labels, prev, torch.rand(2, 1, H, W))
+    assert a.h_F is None and torch.equal(a.h, a.h_B)
+    assert torch.equal(a.x, b.x) and torch.equal(a.x, c.x)
+
+
+def test_first_frame_comes_from_labels_alone():
+    G, cfg = tiny_generator()
+    labels, prev, _ = inputs(cfg)
+    with torch.no_grad():
+        first = G(labels, None)
+        zero_prev = G(labels, torch.zeros_like(prev))
+    assert first.warped is None
+    assert torch.equal(first.x, first.h)  # no warped term: m is taken as 1
+    assert torch.equal(first.h, zero_prev.h)  # the generator saw zero previous frames
+    assert first.x.abs().max() <= 1 and torch.isfinite(first.x).all()
+
+
+def test_fewer_previous_frames_are_padded_with_zeros_on_the_old_side():
+    G, cfg = tiny_generator()
+    labels, prev, _ = inputs(cfg)
+    padded = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, 1:]], dim=1)
+    with torch.no_grad():
+        assert torch.equal(G(labels, prev[:, 1:]).x, G(labels, padded).x)
+
+
+def test_bad_inputs_say_what_was_expected():
+    G, cfg = tiny_generator()
+    labels, prev, _ = inputs(cfg)
+    with pytest.raises(ValueError, match=r"labels must be \[B, 3, 36, H, W\].*got \[2, 2, 36, 32, 64\]"):
+        G(labels[:, 1:], prev)
+    with pytest.raises(ValueError, match=r"prev must be .*got \[2, 2, 3, 16, 64\]"):
+        G(labels, prev[..., :16, :])
+    with pytest.raises(ValueError, match=r"frame size 34 x 64 must be divisible by .* = 4"):
+        G(torch.zeros(1, 3, 36, 34, 64))
+    with pytest.raises(ValueError, match=r"frame size 4 x 64 is too small .* at least 8"):
+        G(torch.zeros(1, 3, 36, 4, 64))
+
+
+def test_a_finer_scale_loads_the_trained_coarse_model():
+    coarse, cfg = tiny_generator()
+    sd = coarse.state_dict()
+    cfg2 = cfg.override({"model.n_scales": 2, "model.ngf": 16, "model.fg_ngf": 8})
+    with pytest.raises(RuntimeError, match="size mismatch"):  # widths must match the coarse model
+        Generator.from_coarser(sd, cfg2)
+    cfg2 = cfg.override({"model.n_scales": 2})
+    G = Generator.from_coarser(sd, cfg2)
+    assert G.n_scales == 2
+    for k, v in sd.items():
+        assert torch.equal(G.state_dict()[k], v), k
+    grown = tiny_generator()[0].add_scale()  # growing in place gives the same layout
+    assert grown.state_dict().keys() == G.state_dict().keys()
+    with pytest.raises(ValueError, match="weights of a 1-scale generator"):
+        Generator.from_config(cfg2).load_coarser(G.state_dict())  # not one scale fewer
+    labels, prev, _ = inputs(cfg.override({"data.height": 64, "data.width": 128}))
+    with torch.no_grad():
+        assert G(labels, prev).x.shape == (2, 3, 64, 128)
+
+
+def test_freeze_coarse_stops_gradients_to_the_coarser_scales_only():
+    cfg = shrunk("tiny", **{"model.n_scales": 2, "model.norm": "batch"})
+    torch.manual_seed(0)
+    G = Generator.from_config(cfg)
+    labels, prev, _ = inputs(cfg)
+    G.freeze_coarse(True)
+    G.train()
+    assert not G.scales[0].training and G.scales[1].training  # frozen batch-norm statistics
+    G(labels, prev).x.mean().backward()
+    assert all(p.grad is None for p in G.scales[0].parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.scales[1].parameters())
+    G.freeze_coarse(False)
+    G.zero_grad()
+    G(labels, prev).x.mean().backward()
+    assert G.scales[0].training
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.scales[0].parameters())
+
+
+def test_batch_and_affine_instance_norm_have_the_same_parameter_count():
+    counts = [sum(p.numel() for p in tiny_generator(**{"model.norm": n})[0].parameters())
+              for n in ("instance", "batch")]
+    assert counts[0] == counts[1]

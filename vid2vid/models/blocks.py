@@ -1,0 +1,118 @@
+"""Building blocks of the generator: pix2pixHD-style encoders, residual blocks and decoders.
+
+Every convolution keeps its bias and every normalisation layer has an affine scale and shift, so
+the parameter count does not depend on the choice of norm ("instance" with affine parameters, the
+default here, or "batch", the reference default); running statistics are buffers, not parameters.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["make_norm", "ConvNormReLU", "ResBlock", "Encoder", "Decoder", "Head"]
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """``"instance"`` (affine, no running statistics), ``"batch"`` or ``"none"``."""
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'instance', 'batch' or 'none', got {kind!r}")
+
+
+class ConvNormReLU(nn.Sequential):
+    """Convolution (``kernel`` x ``kernel``, stride 1 or 2), norm, ReLU.
+
+    7x7 stems pad by reflection (no dark border in the output); stride-2 3x3 convolutions pad zeros.
+    ``transposed=True`` gives the 2x upsampling layer of the decoders (3x3, output exactly 2H x 2W).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, norm: str = "instance",
+                 transposed: bool = False):
+        if transposed:
+            conv: nn.Module = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+        else:
+            pad_mode = "reflect" if stride == 1 else "zeros"
+            conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=pad_mode)
+        super().__init__(conv, make_norm(norm, c_out), nn.ReLU(inplace=True))
+
+
+class ResBlock(nn.Module):
+    """``x + F(x)`` with F = conv3x3, norm, ReLU, conv3x3, norm (reflection padding). ``[B, C, H, W]``."""
+
+    def __init__(self, channels: int, norm: str = "instance"):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect"),
+            make_norm(norm, channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect"),
+            make_norm(norm, channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class Encoder(nn.Sequential):
+    """7x7 stem to ``ngf`` channels, ``n_down`` stride-2 3x3 convolutions doubling the channels,
+    then ``n_blocks`` residual blocks.
+
+    ``[B, c_in, H, W] -> [B, ngf * 2^n_down, H / 2^n_down, W / 2^n_down]``.
+    """
+
+    def __init__(self, c_in: int, ngf: int, n_down: int, n_blocks: int, norm: str = "instance"):
+        layers: list[nn.Module] = [ConvNormReLU(c_in, ngf, kernel=7, norm=norm)]
+        for i in range(n_down):
+            layers.append(ConvNormReLU(ngf * 2**i, ngf * 2 ** (i + 1), kernel=3, stride=2, norm=norm))
+        c = ngf * 2**n_down
+        layers += [ResBlock(c, norm) for _ in range(n_blocks)]
+        super().__init__(*layers)
+        self.out_channels = c
+
+
+class Decoder(nn.Module):
+    """``n_blocks`` residual blocks (``res``), then ``n_up`` transposed convolutions halving the
+    channels (``up``): ``[B, c, h, w] -> [B, c / 2^n_up, h * 2^n_up, w * 2^n_up]``.
+
+    The two parts are separate attributes so parameter counts can be reported per part.
+    """
+
+    def __init__(self, channels: int, n_blocks: int, n_up: int, norm: str = "instance"):
+        super().__init__()
+        self.res = nn.Sequential(*[ResBlock(channels, norm) for _ in range(n_blocks)])
+        self.up = nn.Sequential(*[
+            ConvNormReLU(channels // 2**i, channels // 2 ** (i + 1), norm=norm, transposed=True)
+            for i in range(n_up)
+        ])
+        self.out_channels = channels // 2**n_up
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.up(self.res(x))
+
+
+class Head(nn.Module):
+    """The last layer of one output: a 7x7 convolution (reflection padding) and an activation.
+
+    ``activation``: ``"tanh"`` (images in ``[-1, 1]``), ``"sigmoid"`` (masks in ``(0, 1)``) or
+    ``"none"`` (flow), after which the output is multiplied by ``scale``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, activation: str = "tanh", scale: float = 1.0):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 7, padding=3, padding_mode="reflect")
+        if activation not in ("tanh", "sigmoid", "none"):
+            raise ValueError(f"activation must be 'tanh', 'sigmoid' or 'none', got {activation!r}")
+        self.activation = activation
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x)
+        if self.activation == "tanh":
+            y = y.tanh()
+        elif self.activation == "sigmoid":
+            y = y.sigmoid()
+        return y * self.scale if self.scale != 1.0 else y

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("vid2vid.commands.preview", "render a dataset sequence as a side-by-side video"),
     "flow": ("vid2vid.commands.flow", "precompute optical flow for a dataset folder (_flow layout)"),
     "summary": ("vid2vid.commands.summary", "print the parameter counts of a preset's networks"),
+    "generate": ("vid2vid.commands.generate", "turn a folder of label maps into a video with a generator"),
 }
 
 

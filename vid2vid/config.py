@@ -65,6 +65,8 @@ class DataConfig:
     foreground_ids: list[int] = field(default_factory=lambda: list(CITYSCAPES_FOREGROUND_IDS))  # 1 - m_B
     flow_source: Literal["folder", "dis", "raft"] = "folder"  # ground-truth flow: _flow files, DIS, RAFT
     num_workers: int = 2  # data-loader worker processes
+    synthetic_sequences: int = 0  # > 0: train sequences of the built-in dataset made at root if missing
+    synthetic_frames: int = 30  # frames per generated synthetic sequence
 
     @property
     def label_channels(self) -> int:
@@ -496,7 +498,8 @@ def _tiny() -> Config:
     """Seconds on a CPU (tests, notebooks): the street code path (35 labels + instance edges,
     foreground branch, both discriminators) on 32 x 64 frames with a few channels."""
     c = Config(preset="tiny")
-    c.data.root = "data/synthetic"
+    c.data.root = "data/tiny"
+    c.data.synthetic_sequences, c.data.synthetic_frames = 2, 8
     c.data.height, c.data.width = 32, 64
     c.data.num_workers = 0
     c.model.ngf, c.model.n_downsample, c.model.n_blocks_enc, c.model.n_blocks_dec = 8, 2, 1, 1
@@ -528,6 +531,7 @@ def _synthetic() -> Config:
     """
     c = Config(preset="synthetic")
     c.data.root = "data/synthetic"
+    c.data.synthetic_sequences, c.data.synthetic_frames = 16, 30
     c.data.height, c.data.width = 64, 128
     c.model.ngf, c.model.n_downsample, c.model.n_blocks_enc, c.model.n_blocks_dec = 16, 2, 2, 2
     c.model.fg_ngf, c.model.fg_n_blocks, c.model.n_blocks_local = 8, 3, 2

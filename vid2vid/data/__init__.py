@@ -3,7 +3,9 @@
 from vid2vid.data.encoding import encode_labels, instance_edges, labels_to_color, one_hot, semantic_channels
 from vid2vid.data.folder import SpatialTransform, VideoFolderDataset
 from vid2vid.data.layout import DataError
+from vid2vid.data.synthetic import SyntheticConfig, generate_sequence, write_dataset
 
 __all__ = ["DataError"]
 __all__ += ["SpatialTransform", "VideoFolderDataset", "encode_labels", "instance_edges", "labels_to_color",
             "one_hot", "semantic_channels"]
+__all__ += ["SyntheticConfig", "generate_sequence", "write_dataset"]

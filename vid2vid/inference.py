@@ -1,0 +1,154 @@
+"""Inference: turn a folder of label maps into a video, one frame at a time, in constant memory.
+
+The first frame comes from the generator itself (labels alone, ``prev=None``); every later frame
+is generated from the last ``L + 1`` label maps and the last ``L`` outputs, which is all that is
+kept, so sequences of any length stream through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vid2vid.config import Config
+from vid2vid.data.encoding import encode_labels, image_to_tensor, tensor_to_image
+from vid2vid.data.layout import DataError, list_frames, read_instance, read_label, read_rgb
+from vid2vid.models import Generator, background_mask
+from vid2vid.video import label_to_color, side_by_side
+
+__all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_video"]
+
+
+@dataclass
+class InputFrame:
+    """One frame of semantic input at the model's size: ``label [C_s, H, W]``, ``label_ids [1, H, W]``
+    (or None for continuous inputs), the real frame ``[3, H, W]`` in ``[-1, 1]`` when known, and a
+    picture of the input (``uint8 [H, W, 3]``) for side-by-side videos."""
+
+    label: torch.Tensor
+    label_ids: torch.Tensor | None
+    real: torch.Tensor | None
+    picture: np.ndarray
+    name: str
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    kw = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+    return F.interpolate(x[None].float(), size=size, mode=mode, **kw)[0]
+
+
+def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str | os.PathLike | None = None,
+                      real_dir: str | os.PathLike | None = None) -> Iterator[InputFrame]:
+    """Lazily read a sequence folder of label maps (and instance maps / real frames when given).
+
+    Instance maps are looked up in ``inst_dir`` or, by default, in the sibling ``*_inst`` folder of
+    the official layout (``test_A/seq`` -> ``test_inst/seq``); without them a configuration that
+    uses instance edges gets an all-zero edge channel (stated in a warning).
+    """
+    labels_dir = Path(labels_dir)
+    names = list_frames(labels_dir)
+    if not names:
+        raise DataError(f"{labels_dir}: no label frames found (expected .png files)")
+    d = cfg.data
+    size = (d.crop_height or d.height, d.crop_width or d.width)
+    if inst_dir is None and d.use_instance and labels_dir.parent.name.endswith("_A"):
+        guess = labels_dir.parent.with_name(labels_dir.parent.name[:-2] + "_inst") / labels_dir.name
+        inst_dir = guess if guess.is_dir() else None
+    if d.use_instance and inst_dir is None:
+        import warnings
+        warnings.warn(f"{labels_dir}: no instance maps found; the instance-edge channel is zero",
+                      stacklevel=2)
+    real_names = list_frames(real_dir) if real_dir is not None else None
+    if real_names is not None and len(real_names) < len(names):
+        raise DataError(f"{real_dir}: {len(real_names)} real frames for {len(names)} label frames")
+    for i, name in enumerate(names):
+        path = labels_dir / name
+        if d.label_nc > 0:
+            ids = torch.from_numpy(read_label(path).astype(np.int64))
+            if int(ids.max()) >= d.label_nc:
+                raise DataError(f"{path}: label id {int(ids.max())} >= label_nc = {d.label_nc} "
+                                f"(frame {i} of {labels_dir.name})")
+            ids = _resize(ids[None], size, "nearest").long()  # [1, H, W]
+            inst = None
+            if d.use_instance:
+                if inst_dir is not None:
+                    raw = torch.from_numpy(read_instance(Path(inst_dir) / name).astype(np.int64))
+                    inst = _resize(raw[None], size, "nearest").long()[0]
+                else:
+                    inst = ids[0]
+            label = encode_labels(ids[0], d.label_nc, inst, d.use_instance)
+            if d.use_instance and inst_dir is None:
+                label[-1] = 0
+            picture = label_to_color(ids[0].numpy().astype(np.uint8))
+        else:
+            img = read_rgb(path) if d.input_nc == 3 else read_label(path)[..., None]
+            label = _resize(image_to_tensor(img), size, "bilinear")
+            if d.use_instance:
+                label = torch.cat([label, torch.zeros_like(label[:1])])
+            ids = None
+            picture = tensor_to_image(label[: d.input_nc] if d.input_nc in (1, 3) else label[:1])
+        real = None
+        if real_names is not None:
+            real = _resize(image_to_tensor(read_rgb(Path(real_dir) / real_names[i])), size, "bilinear")
+        yield InputFrame(label=label, label_ids=ids, real=real, picture=picture, name=name)
+
+
+@torch.no_grad()
+def generate_frames(G: Generator, cfg: Config, frames: Iterator[InputFrame],
+                    device: str | torch.device = "cpu") -> Iterator[tuple[InputFrame, torch.Tensor]]:
+    """Yield ``(input, x~_t [3, H, W] in [-1, 1])`` frame by frame; keeps only ``L + 1`` labels and
+    ``L`` outputs."""
+    G = G.to(device).eval()
+    L = G.n_prev
+    labels: deque[torch.Tensor] = deque(maxlen=L + 1)
+    prev: deque[torch.Tensor] = deque(maxlen=L)
+    for frame in frames:
+        s = frame.label.to(device)
+        if not labels:  # before frame 0 there are no labels: repeat frame 0's
+            labels.extend([s] * L)
+        labels.append(s)
+        m_B = None
+        if G.use_fg_prior and frame.label_ids is not None:
+            m_B = background_mask(frame.label_ids[None].to(device), cfg.data.foreground_ids)
+        prev_t = torch.stack(list(prev), 0)[None] if prev else None
+        out = G(torch.stack(list(labels), 0)[None], prev_t, m_B)
+        x = out.x[0].clamp(-1, 1)
+        prev.append(x)
+        yield frame, x.cpu()
+
+
+def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out: str | os.PathLike,
+                   real_dir: str | os.PathLike | None = None, inst_dir: str | os.PathLike | None = None,
+                   side: bool = False, fps: float = 10, max_frames: int | None = None,
+                   device: str | torch.device = "cpu") -> tuple[Path, int]:
+    """Generate the video of a label folder and write it (``.mp4`` H.264, ``.gif``, or a folder of
+    PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side.
+    Returns the path and the number of frames."""
+    from itertools import islice
+
+    from vid2vid.video import VideoWriter
+
+    stream = read_input_frames(cfg, labels_dir, inst_dir=inst_dir, real_dir=real_dir)
+    if max_frames is not None:
+        stream = islice(stream, max_frames)
+    n = 0
+    with VideoWriter(out, fps=fps) as writer:
+        for frame, x in generate_frames(G, cfg, stream, device=device):
+            picture = tensor_to_image(x)
+            if side:
+                panels = [frame.picture, picture]
+                if frame.real is not None:
+                    panels.append(tensor_to_image(frame.real))
+                picture = side_by_side(*panels, gap=2)
+            writer.write(picture)
+            n += 1
+    return Path(out), n

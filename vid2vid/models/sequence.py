@@ -1,0 +1,87 @@
+"""Sequential generation: ``x~_t = F(x~_{t-L}^{t-1}, s_{t-L}^t)`` rolled out over frames.
+
+One module call generates a run of consecutive frames, feeding each output back as a previous
+frame of the next. Training (truncated back-propagation: one call per chunk, the carried-over
+frames detached between chunks) and inference (one call per frame, constant memory) both use it.
+Wrapping the whole rollout in one ``forward`` also gives DistributedDataParallel exactly one
+forward per backward.
+
+Before the first frame of a sequence there are no labels: windows reaching back past frame 0
+repeat frame 0's labels; and there is no previous output: ``prev=None`` makes G generate the
+first frame from the labels alone (see :mod:`vid2vid.models.generator`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from vid2vid.models.generator import Generator, GeneratorOutput
+
+__all__ = ["SequenceGenerator", "label_window", "stack_outputs"]
+
+
+def label_window(labels: Tensor, t: int, n_prev: int) -> Tensor:
+    """Labels of frames ``t-L..t`` from ``labels [B, T, C, H, W]``, frame 0 repeated before the start:
+    ``[B, L+1, C, H, W]``."""
+    idx = [max(0, t - n_prev + k) for k in range(n_prev + 1)]
+    return labels[:, idx]
+
+
+def stack_outputs(outputs: list[GeneratorOutput]) -> dict[str, Tensor]:
+    """Stack per-frame outputs along a new time axis 1: ``x``, ``h``, ``h_B``, ``m_B`` ``[B, n, C, H, W]``,
+    plus ``h_F``, ``w``, ``m`` when the generator has them, and ``warped`` with ``has_warped [n]``
+    (zeros where a frame had nothing to warp: the first frame of a sequence)."""
+    out: dict[str, Tensor] = {}
+    for key in ("x", "h", "h_B", "m_B", "h_F", "w", "m"):
+        vals = [getattr(o, key) for o in outputs]
+        if all(v is not None for v in vals):
+            out[key] = torch.stack(vals, dim=1)
+    ref = outputs[0].x
+    out["warped"] = torch.stack(
+        [o.warped if o.warped is not None else torch.zeros_like(ref) for o in outputs], dim=1
+    )
+    out["has_warped"] = torch.tensor([o.warped is not None for o in outputs], device=ref.device)
+    return out
+
+
+class SequenceGenerator(nn.Module):
+    """Roll ``G`` out over frames ``start..stop-1`` of a label sequence."""
+
+    def __init__(self, G: Generator):
+        super().__init__()
+        self.G = G
+
+    def forward(
+        self,
+        labels: Tensor,
+        m_B: Tensor | None = None,
+        prev: Tensor | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> dict[str, Tensor]:
+        """Generate frames ``start..stop-1``.
+
+        Args:
+            labels: ``[B, T, C_s, H, W]`` the semantic inputs of the whole window (frames before
+                ``start`` give the label context).
+            m_B: ``[B, T, 1, H, W]`` background masks, or None (G computes them from one-hot labels).
+            prev: ``[B, L', 3, H, W]`` in ``[-1, 1]``: the outputs (or real frames) just before
+                ``start``, oldest first; None when ``start`` is the first frame of a sequence.
+            start, stop: the frames to generate (``stop`` defaults to ``T``).
+
+        Returns:
+            :func:`stack_outputs` of the generated frames, time axis 1.
+        """
+        stop = labels.shape[1] if stop is None else stop
+        if not 0 <= start < stop <= labels.shape[1]:
+            raise ValueError(f"need 0 <= start < stop <= T = {labels.shape[1]}, "
+                             f"got start={start}, stop={stop}")
+        L = self.G.n_prev
+        outputs: list[GeneratorOutput] = []
+        for t in range(start, stop):
+            out = self.G(label_window(labels, t, L), prev, None if m_B is None else m_B[:, t])
+            outputs.append(out)
+            new = out.x[:, None]
+            prev = new if prev is None else torch.cat([prev, new], dim=1)[:, -L:]
+        return stack_outputs(outputs)

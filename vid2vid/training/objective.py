@@ -1,0 +1,169 @@
+"""The full vid2vid objective on one chunk of generated frames (PAPER.md section 2):
+
+    min_F ( max_{D_I} L_I + max_{D_V} L_V ) + lambda_W L_W
+
+plus the reference's feature matching, VGG, temporal-warp and mask terms (``vid2vid.losses``).
+
+Shapes: frames ``[B, n, 3, H, W]`` in ``[-1, 1]``, flows ``[B, n, 2, H, W]`` (t -> t-1, pixels).
+Each discriminator is called once per update with real and fake stacked along the batch, so that
+DistributedDataParallel sees one forward per backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from vid2vid.flow import flow_confidence
+from vid2vid.losses import (
+    GANLoss,
+    VGGLoss,
+    feature_matching_loss,
+    flow_loss,
+    mask_loss,
+    temporal_warp_loss,
+    warp_loss,
+)
+from vid2vid.models.discriminators import clip_windows, sample_clips
+
+__all__ = ["Chunk", "Objective", "split_outputs"]
+
+
+@dataclass
+class Chunk:
+    """One chunk of a training window, with the frames carried over from earlier chunks.
+
+    ``real``, ``fake``, ``flow`` and ``flow_valid`` cover ``history + n`` frames: the last frames
+    of earlier chunks (detached; context for D_V and the temporal losses) followed by the ``n``
+    frames generated now. ``gen`` holds the generator's stacked outputs for the ``n`` new frames.
+    """
+
+    labels: Tensor  # [B, n, C_s, H, W] semantic inputs of the new frames
+    real: Tensor  # [B, h + n, 3, H, W]
+    fake: Tensor  # [B, h + n, 3, H, W], the first h detached
+    flow: Tensor  # [B, h + n, 2, H, W] ground-truth flows
+    flow_valid: Tensor  # [B, h + n] bool: a ground-truth flow exists (not a sequence's first frame)
+    gen: dict[str, Tensor]  # SequenceGenerator outputs for the n new frames
+    history: int  # h
+
+
+def split_outputs(outputs: list[list[Tensor]], parts: int) -> list[list[list[Tensor]]]:
+    """Split every feature of a multi-scale D output into ``parts`` equal batch slices."""
+    return [[[f.chunk(parts, dim=0)[i] for f in scale] for scale in outputs] for i in range(parts)]
+
+
+def _flat(x: Tensor) -> Tensor:
+    return x.reshape(-1, *x.shape[2:])
+
+
+class Objective(nn.Module):
+    """Computes the generator's and the discriminators' losses for a :class:`Chunk`."""
+
+    def __init__(self, cfg, vgg: VGGLoss | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.gan = GANLoss(cfg.loss.gan_mode)
+        self.vgg = vgg
+        self.K = cfg.model.n_frames_D
+        self.n_temporal = cfg.model.n_temporal_scales if cfg.model.use_video_discriminator else 0
+
+    # ----------------------------------------------------------------------- helpers
+    def _confidences(self, c: Chunk) -> tuple[list[int], Tensor, Tensor] | None:
+        """For the new frames that have a predecessor: their indices among the new frames, their
+        indices in the chunk, and the flow confidence ``[B, k, 1, H, W]`` (0 where no ground-truth
+        flow exists); None when no new frame has a predecessor."""
+        h, n = c.history, c.labels.shape[1]
+        idx = [i for i in range(n) if h + i >= 1]
+        if not idx:
+            return None
+        t = torch.tensor([h + i for i in idx], device=c.real.device)
+        real_t, real_p = c.real[:, t], c.real[:, t - 1]
+        valid = c.flow_valid[:, t].to(c.real.dtype)[..., None, None, None]  # [B, k, 1, 1, 1]
+        conf = flow_confidence(_flat(real_t), _flat(real_p), _flat(c.flow[:, t]))
+        conf = conf.reshape(*real_t.shape[:2], 1, *real_t.shape[3:]) * valid
+        return idx, t, conf
+
+    def video_windows(self, total: int, history: int, scale: int) -> list[list[int]]:
+        """D_V windows at temporal ``scale`` whose last frame is one of the new frames."""
+        return [w for w in clip_windows(total, self.K, scale) if w[-1] >= history]
+
+    # ----------------------------------------------------------------------- generator
+    def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
+        L = self.cfg.loss
+        h = c.history
+        real_new, fake_new = c.real[:, h:], c.gen["x"]
+        hallucinated = c.gen["h"]
+        losses: dict[str, Tensor] = {}
+
+        # D_I on x~_t and on the raw hallucination h~_t, with the real frame for feature matching.
+        s = _flat(c.labels)
+        out = D_I(torch.cat([_flat(real_new), _flat(fake_new), _flat(hallucinated)]), torch.cat([s, s, s]))
+        d_real, d_fake, d_hall = split_outputs(out, 3)
+        losses["G_GAN"] = self.gan.generator_loss(d_fake) + self.gan.generator_loss(d_hall)
+        losses["G_feat"] = L.lambda_feat * feature_matching_loss(d_real, d_fake)
+        if self.vgg is not None and L.lambda_vgg > 0:
+            losses["G_VGG"] = L.lambda_vgg * self.vgg(_flat(fake_new), _flat(real_new))
+
+        # L_W, the temporal warp loss and the mask regulariser, on frames with a predecessor.
+        conf = self._confidences(c)
+        if conf is not None:
+            idx, t, cmap = conf
+            warped_ok = c.gen["has_warped"][idx]
+            if "w" in c.gen and bool(warped_ok.any()):
+                keep = [i for i, ok in zip(idx, warped_ok.tolist(), strict=True) if ok]
+                sel = [j for j, ok in enumerate(warped_ok.tolist()) if ok]
+                w = _flat(c.gen["w"][:, keep])
+                cm = _flat(cmap[:, sel])
+                tt = t[sel]
+                losses["G_flow"] = L.lambda_flow * flow_loss(w, _flat(c.flow[:, tt]), cm)
+                real_p, real_t = _flat(c.real[:, tt - 1]), _flat(c.real[:, tt])
+                losses["G_warp"] = L.lambda_warp * warp_loss(real_p, real_t, w, cm)
+                if L.lambda_mask > 0:
+                    losses["G_mask"] = L.lambda_mask * mask_loss(_flat(c.gen["m"][:, keep]), cm)
+            if L.lambda_temporal > 0:
+                losses["G_temporal"] = L.lambda_temporal * temporal_warp_loss(
+                    _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(cmap))
+
+        # D_V at every temporal scale on clips ending in the new frames.
+        if D_V is not None:
+            total = c.real.shape[1]
+            for s_idx in range(self.n_temporal):
+                wins = self.video_windows(total, h, s_idx)
+                if not wins:
+                    continue
+                real_clips, flows = sample_clips(c.real, c.flow, self.K, s_idx, wins)
+                fake_clips, _ = sample_clips(c.fake, c.flow, self.K, s_idx, wins)
+                out = D_V(torch.cat([real_clips, fake_clips]), torch.cat([flows, flows]), s_idx)
+                v_real, v_fake = split_outputs(out, 2)
+                losses[f"G_GAN_V{s_idx}"] = self.gan.generator_loss(v_fake)
+                losses[f"G_feat_V{s_idx}"] = L.lambda_feat * feature_matching_loss(v_real, v_fake)
+        return losses
+
+    # ----------------------------------------------------------------------- discriminators
+    def discriminator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
+        h = c.history
+        real_new = c.real[:, h:]
+        fake_new, hallucinated = c.gen["x"].detach(), c.gen["h"].detach()
+        s = _flat(c.labels)
+        out = D_I(torch.cat([_flat(real_new), _flat(fake_new), _flat(hallucinated)]), torch.cat([s, s, s]))
+        d_real, d_fake, d_hall = split_outputs(out, 3)
+        real_term, fake_term = self.gan.discriminator_terms(d_real, d_fake)
+        _, hall_term = self.gan.discriminator_terms(d_real, d_hall)
+        # Both the composed frame and the raw hallucination are fakes for D_I (as the reference).
+        losses = {"D_real": 0.5 * real_term, "D_fake": 0.5 * fake_term, "D_fake_h": 0.5 * hall_term}
+        if D_V is not None:
+            total = c.real.shape[1]
+            fake_all = c.fake.detach()
+            for s_idx in range(self.n_temporal):
+                wins = self.video_windows(total, h, s_idx)
+                if not wins:
+                    continue
+                real_clips, flows = sample_clips(c.real, c.flow, self.K, s_idx, wins)
+                fake_clips, _ = sample_clips(fake_all, c.flow, self.K, s_idx, wins)
+                out = D_V(torch.cat([real_clips, fake_clips]), torch.cat([flows, flows]), s_idx)
+                v_real, v_fake = split_outputs(out, 2)
+                r, f = self.gan.discriminator_terms(v_real, v_fake)
+                losses[f"D_V{s_idx}_real"], losses[f"D_V{s_idx}_fake"] = 0.5 * r, 0.5 * f
+        return losses

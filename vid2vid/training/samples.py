@@ -1,0 +1,52 @@
+"""Samples during training: a few generated frames (PNG) and a short side-by-side video (MP4)
+of one held-out sequence, written to ``<out>/samples/`` and logged to TensorBoard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vid2vid.data.layout import kind_dir, list_sequences, write_rgb
+from vid2vid.inference import generate_frames, read_input_frames
+from vid2vid.video import VideoWriter, side_by_side
+
+__all__ = ["write_samples"]
+
+
+def write_samples(trainer, n_frames: int = 16) -> Path | None:
+    """Generate ``n_frames`` of the first test (else train) sequence with the current generator
+    (its EMA when there is one): ``samples/step_<N>.mp4`` (labels | generated | real) and
+    ``samples/step_<N>.png`` (every fourth frame, stacked)."""
+    cfg, root = trainer.cfg, Path(trainer.cfg.data.root)
+    split = "test" if kind_dir(root, "test", "A").is_dir() else "train"
+    seqs = list_sequences(kind_dir(root, split, "A"))
+    if not seqs:
+        return None
+    seq = seqs[0]
+    G = trainer.ema.shadow if trainer.ema is not None else trainer.acc.unwrap_model(trainer.seqG).G
+    was_training = G.training
+    frames = read_input_frames(cfg, kind_dir(root, split, "A") / seq,
+                               real_dir=kind_dir(root, split, "B") / seq)
+    rows = []
+    out_dir = trainer.out / "samples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / f"step_{trainer.step:08d}.mp4"
+    from itertools import islice
+
+    from vid2vid.data.encoding import tensor_to_image
+
+    with VideoWriter(video, fps=8) as writer:
+        stream = generate_frames(G, cfg, islice(frames, n_frames), trainer.acc.device)
+        for i, (frame, x) in enumerate(stream):
+            panel = side_by_side(frame.picture, tensor_to_image(x), tensor_to_image(frame.real), gap=2)
+            writer.write(panel)
+            if i % 4 == 0:
+                rows.append(panel)
+    G.train(was_training)
+    grid = np.concatenate(rows, axis=0)
+    write_rgb(out_dir / f"step_{trainer.step:08d}.png", grid)
+    for tracker in trainer.acc.trackers:
+        if tracker.name == "tensorboard":
+            tracker.writer.add_image("samples", grid, trainer.step, dataformats="HWC")
+    return video

@@ -55,7 +55,9 @@ def main(argv=None) -> int:
 
     from accelerate import PartialState
 
-    state = PartialState()
+    from vid2vid.training.trainer import use_cpu
+
+    state = PartialState(cpu=use_cpu())
     if cfg.data.synthetic_sequences > 0:
         ensure_synthetic_data(cfg, state.is_main_process)
     state.wait_for_everyone()

@@ -28,7 +28,7 @@ from vid2vid.losses import (
 )
 from vid2vid.models.discriminators import clip_windows, sample_clips
 
-__all__ = ["Chunk", "Objective", "split_outputs"]
+__all__ = ["AllTemporalScales", "Chunk", "Objective", "split_outputs"]
 
 
 @dataclass
@@ -47,6 +47,18 @@ class Chunk:
     flow_valid: Tensor  # [B, h + n] bool: a ground-truth flow exists (not a sequence's first frame)
     gen: dict[str, Tensor]  # SequenceGenerator outputs for the n new frames
     history: int  # h
+
+
+class AllTemporalScales(nn.Module):
+    """``D_V`` applied at every temporal scale in one ``forward`` (what DDP needs: one forward per
+    backward). Input: per scale ``(clips [N, K, 3, H, W], flows [N, K-1, 2, H, W])`` or None."""
+
+    def __init__(self, D_V: nn.Module):
+        super().__init__()
+        self.D_V = D_V
+
+    def forward(self, inputs: list[tuple[Tensor, Tensor] | None]) -> list[list[list[Tensor]] | None]:
+        return [None if x is None else self.D_V(x[0], x[1], s) for s, x in enumerate(inputs)]
 
 
 def split_outputs(outputs: list[list[Tensor]], parts: int) -> list[list[list[Tensor]]]:
@@ -89,6 +101,20 @@ class Objective(nn.Module):
         """D_V windows at temporal ``scale`` whose last frame is one of the new frames."""
         return [w for w in clip_windows(total, self.K, scale) if w[-1] >= history]
 
+    def _video_inputs(self, c: Chunk, fake: Tensor) -> list[tuple[Tensor, Tensor] | None]:
+        """Per temporal scale: real and fake clips stacked on the batch, with their flows; None
+        where no window fits."""
+        inputs: list[tuple[Tensor, Tensor] | None] = []
+        for s_idx in range(self.n_temporal):
+            wins = self.video_windows(c.real.shape[1], c.history, s_idx)
+            if not wins:
+                inputs.append(None)
+                continue
+            real_clips, flows = sample_clips(c.real, c.flow, self.K, s_idx, wins)
+            fake_clips, _ = sample_clips(fake, c.flow, self.K, s_idx, wins)
+            inputs.append((torch.cat([real_clips, fake_clips]), torch.cat([flows, flows])))
+        return inputs
+
     # ----------------------------------------------------------------------- generator
     def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
         L = self.cfg.loss
@@ -126,16 +152,12 @@ class Objective(nn.Module):
                 losses["G_temporal"] = L.lambda_temporal * temporal_warp_loss(
                     _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(cmap))
 
-        # D_V at every temporal scale on clips ending in the new frames.
+        # D_V at every temporal scale on clips ending in the new frames (one call for all scales).
         if D_V is not None:
-            total = c.real.shape[1]
-            for s_idx in range(self.n_temporal):
-                wins = self.video_windows(total, h, s_idx)
-                if not wins:
+            inputs = self._video_inputs(c, c.fake)
+            for s_idx, out in enumerate(D_V(inputs)):
+                if out is None:
                     continue
-                real_clips, flows = sample_clips(c.real, c.flow, self.K, s_idx, wins)
-                fake_clips, _ = sample_clips(c.fake, c.flow, self.K, s_idx, wins)
-                out = D_V(torch.cat([real_clips, fake_clips]), torch.cat([flows, flows]), s_idx)
                 v_real, v_fake = split_outputs(out, 2)
                 losses[f"G_GAN_V{s_idx}"] = self.gan.generator_loss(v_fake)
                 losses[f"G_feat_V{s_idx}"] = L.lambda_feat * feature_matching_loss(v_real, v_fake)
@@ -154,15 +176,9 @@ class Objective(nn.Module):
         # Both the composed frame and the raw hallucination are fakes for D_I (as the reference).
         losses = {"D_real": 0.5 * real_term, "D_fake": 0.5 * fake_term, "D_fake_h": 0.5 * hall_term}
         if D_V is not None:
-            total = c.real.shape[1]
-            fake_all = c.fake.detach()
-            for s_idx in range(self.n_temporal):
-                wins = self.video_windows(total, h, s_idx)
-                if not wins:
+            for s_idx, out in enumerate(D_V(self._video_inputs(c, c.fake.detach()))):
+                if out is None:
                     continue
-                real_clips, flows = sample_clips(c.real, c.flow, self.K, s_idx, wins)
-                fake_clips, _ = sample_clips(fake_all, c.flow, self.K, s_idx, wins)
-                out = D_V(torch.cat([real_clips, fake_clips]), torch.cat([flows, flows]), s_idx)
                 v_real, v_fake = split_outputs(out, 2)
                 r, f = self.gan.discriminator_terms(v_real, v_fake)
                 losses[f"D_V{s_idx}_real"], losses[f"D_V{s_idx}_fake"] = 0.5 * r, 0.5 * f

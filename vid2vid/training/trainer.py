@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -38,7 +40,7 @@ from vid2vid.models import background_mask, build_discriminators, build_generato
 from vid2vid.models.sequence import SequenceGenerator
 from vid2vid.training.checkpoint import atomic_save, latest_checkpoint, safe_load
 from vid2vid.training.ema import EMA
-from vid2vid.training.objective import Chunk, Objective
+from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 
 __all__ = ["Trainer", "build_dataset", "export_generator", "load_generator"]
@@ -76,6 +78,22 @@ def load_generator(path: str | Path, map_location="cpu"):
     return cfg, G.eval(), int(ckpt.get("step", 0))
 
 
+def use_cpu() -> bool:
+    """Whether Accelerate must run on the CPU: asked for (``ACCELERATE_USE_CPU=1``, ``accelerate
+    launch --cpu``) or no GPU present. Accelerate forms a multi-process CPU group (gloo) only when
+    told ``cpu=True``; otherwise each launched process would silently run alone as rank 0."""
+    flag = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return flag or not torch.cuda.is_available()
+
+
+def check_process_group(num_processes: int) -> None:
+    """Fail loudly when a launcher started several processes but they did not form one group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and num_processes != world:
+        raise RuntimeError(f"launched as {world} processes (WORLD_SIZE) but Accelerate sees {num_processes}: "
+                           "the processes would train independently; check the accelerate launch flags")
+
+
 class Trainer:
     """Builds the networks, optimisers and data of a configuration and trains them.
 
@@ -95,19 +113,21 @@ class Trainer:
         self.cfg, self.out = cfg, Path(out_dir)
         self.max_steps = max_steps
         self.acc = accelerator or Accelerator(
-            mixed_precision=cfg.train.mixed_precision,
+            cpu=use_cpu(), mixed_precision=cfg.train.mixed_precision,
             log_with=log_with, project_dir=str(self.out / "logs"),
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
             # the first frame of a sequence uses no flow head, a frozen coarse scale no coarse weights
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
+        check_process_group(self.acc.num_processes)
         set_seed(cfg.train.seed)
         t = cfg.train
 
         self.G = build_generator(cfg)
         if t.coarse_checkpoint:
             self.G.load_coarser(safe_load(t.coarse_checkpoint)["generator"])
-        self.D_I, self.D_V = build_discriminators(cfg)
+        self.D_I, D_V = build_discriminators(cfg)
+        self.D_V = AllTemporalScales(D_V) if D_V is not None else None
         vgg = None
         if cfg.loss.lambda_vgg > 0:
             from vid2vid.losses import VGGLoss
@@ -119,7 +139,7 @@ class Trainer:
         if t.ttur:
             lr_G, lr_D, betas = t.lr / 2, t.lr * 2, (0.0, 0.9)
         self.base_lr = {"G": lr_G, "D": lr_D}
-        d_params = list(self.D_I.parameters()) + (list(self.D_V.parameters()) if self.D_V else [])
+        d_params = list(self.D_I.parameters()) + (list(self.D_V.parameters()) if self.D_V is not None else [])
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_G, betas=betas)
         self.opt_D = torch.optim.Adam(d_params, lr=lr_D, betas=betas)
 
@@ -132,10 +152,10 @@ class Trainer:
             self.flow_estimator = get_flow_estimator(cfg.data.flow_source)
 
         seqG = SequenceGenerator(self.G)
-        modules = [seqG, self.D_I] + ([self.D_V] if self.D_V else [])
+        modules = [seqG, self.D_I] + ([self.D_V] if self.D_V is not None else [])
         prepared = self.acc.prepare(*modules, self.opt_G, self.opt_D, loader)
         self.seqG, self.D_I_p = prepared[0], prepared[1]
-        self.D_V_p = prepared[2] if self.D_V else None
+        self.D_V_p = prepared[2] if self.D_V is not None else None
         self.opt_G, self.opt_D, self.loader = prepared[-3], prepared[-2], prepared[-1]
         self.objective.to(self.acc.device)
         if self.ema is not None:
@@ -237,16 +257,13 @@ class Trainer:
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
                       fake=torch.cat([fake[:, h0:c0], gen["x"]], 1), flow=flow[:, h0:c1],
                       flow_valid=flow_valid[:, h0:c1], gen=gen, history=c0 - h0)
-            D_ctx = contextlib.ExitStack()
-            D_ctx.enter_context(acc.no_sync(self.D_I_p))  # D's gradients from G's step are discarded
-            if self.D_V_p is not None:
-                D_ctx.enter_context(acc.no_sync(self.D_V_p))
-            with D_ctx:
-                g_losses = self.objective.generator_losses(c, self.D_I_p, self.D_V_p)
+            # G's step reads the plain discriminators (same weights on every process), frozen:
+            # no D gradients are computed and D's DDP reducer sees one forward per backward.
+            with _frozen(self.D_I, self.D_V):
+                g_losses = self.objective.generator_losses(c, self.D_I, self.D_V)
                 acc.backward(sum(g_losses.values()))
             self.opt_G.step()
             self.opt_G.zero_grad(set_to_none=True)
-            self.opt_D.zero_grad(set_to_none=True)
             d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p)
             acc.backward(sum(d_losses.values()))
             self.opt_D.step()
@@ -346,6 +363,19 @@ class Trainer:
                     "mixed_precision": acc.mixed_precision, "dataset_items": len(self.dataset),
                     "steps_per_epoch": len(self.loader)}
             (self.out / "run_info.json").write_text(json.dumps(info, indent=2))
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Temporarily stop gradients to the parameters of ``modules``."""
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _flat_config(cfg: Config) -> dict:

@@ -1,0 +1,177 @@
+"""The training loop: a tiny run end to end, exact resume, a SIGKILL mid-run, two DDP processes,
+and the generate command on the trained generator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+import torch
+
+from vid2vid.config import get_preset
+from vid2vid.data.synthetic import write_dataset
+from vid2vid.training.checkpoint import latest_checkpoint
+from vid2vid.training.trainer import Trainer, load_generator
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN = REPO / "reproduce" / "train.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny_data")
+    write_dataset(root, n_train=2, n_test=1, frames=8, height=32, width=64, seed=3, progress=False)
+    return root
+
+
+def tiny_cfg(root: Path, **overrides):
+    cfg = get_preset("tiny").override({"data.root": str(root), "data.synthetic_sequences": 0, **overrides})
+    return cfg
+
+
+def test_tiny_run_writes_checkpoint_generator_log_and_samples(tiny_data, tmp_path):
+    from vid2vid.training.samples import write_samples
+
+    cfg = tiny_cfg(tiny_data, **{"train.checkpoint_every": 2})
+    trainer = Trainer(cfg, tmp_path, max_steps=3, log_with=None)
+    history = trainer.fit(sample_fn=write_samples)
+    assert trainer.step == 3
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000003"
+    assert (tmp_path / "checkpoints" / "step_00000002" / "trainer.pt").is_file()
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # no temporaries left behind
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert logged and {"G_GAN", "G_flow", "G_warp", "G_GAN_V0", "D_real", "D_V0_fake"} <= set(logged[0])
+    assert all(torch.isfinite(torch.tensor(v)) for row in history for v in row.values())
+    assert (tmp_path / "samples" / "step_00000003.mp4").stat().st_size > 0
+    cfg, G, step = load_generator(tmp_path / "generator.pt")
+    assert step == 3 and cfg.preset == "tiny"
+
+
+def test_training_moves_the_generator_and_discriminators(tiny_data, tmp_path):
+    trainer = Trainer(tiny_cfg(tiny_data), tmp_path, max_steps=2, log_with=None)
+    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    D0 = {k: v.clone() for k, v in trainer.D_I.state_dict().items()}
+    trainer.fit()
+    changed_G = [k for k, v in trainer.G.state_dict().items() if not torch.equal(v, G0[k])]
+    changed_D = [k for k, v in trainer.D_I.state_dict().items() if not torch.equal(v, D0[k])]
+    assert any("flow_head" in k for k in changed_G) and any("image_head" in k for k in changed_G)
+    assert changed_D
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tiny_data, tmp_path):
+    cfg = tiny_cfg(tiny_data, **{"train.checkpoint_every": 2, "train.niter": 2, "train.niter_decay": 2})
+    straight = Trainer(cfg, tmp_path / "a", max_steps=5, log_with=None)
+    straight.fit()
+    first = Trainer(cfg, tmp_path / "b", max_steps=3, log_with=None)
+    first.fit()  # checkpoints at steps 2 and 3 (exit)
+    resumed = Trainer(cfg, tmp_path / "b", resume=True, max_steps=5, log_with=None)
+    assert resumed.step == 3
+    resumed.fit()
+    assert resumed.step == 5
+    for (k, a), (_, b) in zip(straight.G.state_dict().items(), resumed.G.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, msg=f"generator weight {k} differs after resume")
+
+
+def _run(args, env=None, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_loses_no_checkpoint_interval(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    args = [str(TRAIN), "--preset", "tiny", "--out", str(out), "--no-tensorboard", "--max-steps", "40",
+            f"data.root={tiny_data}", "data.synthetic_sequences=0", "train.checkpoint_every=3",
+            "train.niter=20", "train.niter_decay=20"]
+    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            ckpt = latest_checkpoint(out / "checkpoints")
+            if ckpt is not None and int(ckpt.name.split("_")[1]) >= 6:
+                break
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    before = latest_checkpoint(out / "checkpoints")
+    saved = int(before.name.split("_")[1])
+    assert saved >= 6 and saved % 3 == 0
+    assert (before / "trainer.pt").is_file()  # the newest visible checkpoint is complete
+    res = _run([*args[:1], "--resume", *args[1:]], timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"resumed from {before}" in res.stdout + res.stderr
+    assert f"(step {saved}," in res.stdout + res.stderr
+    logged = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert logged[-1] == 40 or max(logged) <= 40
+    assert latest_checkpoint(out / "checkpoints").name == "step_00000040"
+
+
+@pytest.mark.slow
+def test_two_processes_form_one_process_group(tiny_data, tmp_path):
+    out = tmp_path / "ddp"
+    res = _run(["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", "29517", str(TRAIN), "--preset", "tiny", "--out", str(out),
+                "--no-tensorboard", "--max-steps", "2", f"data.root={tiny_data}",
+                "data.synthetic_sequences=0", "train.batch_size=2"],
+               env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["num_processes"] == 2 and info["world_size"] == 2
+    assert info["ranks"] == [0, 1]  # two independent rank-0 runs would both report [0]
+    assert "MULTI_CPU" in info["distributed_type"]
+    assert (out / "generator.pt").is_file()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000002"]
+    state = out / "checkpoints" / "step_00000002"
+    assert (state / "random_states_0.pkl").is_file() and (state / "random_states_1.pkl").is_file()
+
+
+def test_generate_writes_a_playable_side_by_side_mp4(tiny_data, tmp_path):
+    trainer = Trainer(tiny_cfg(tiny_data), tmp_path, max_steps=1, log_with=None)
+    trainer.fit()
+    out = tmp_path / "video.mp4"
+    res = _run(["-m", "vid2vid", "generate", "--checkpoint", str(tmp_path / "generator.pt"),
+                "--input", str(tiny_data / "test_A" / "seq_0000"), "--real",
+                str(tiny_data / "test_B" / "seq_0000"), "--side-by-side", "--out", str(out)], timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(frames) == 8
+    assert frames[0].shape == (32, 64 * 3 + 4, 3)  # labels | generated | real, 2-px gaps
+
+
+def test_generate_streams_hundreds_of_frames(tiny_data, tmp_path):
+    from vid2vid.inference import InputFrame, generate_frames
+
+    cfg, G, _ = load_generator(_tiny_generator(tiny_data, tmp_path))
+
+    def frames():
+        for i in range(300):
+            ids = torch.full((1, 32, 64), 7, dtype=torch.long)
+            ids[:, :, (i % 64):] = 26
+            label = torch.zeros(cfg.data.label_channels, 32, 64).scatter_(0, ids, 1.0)
+            yield InputFrame(label=label, label_ids=ids, real=None, picture=None, name=f"{i:05d}")
+
+    n = sum(1 for _ in generate_frames(G, cfg, frames()))
+    assert n == 300
+
+
+def _tiny_generator(root, tmp_path) -> Path:
+    trainer = Trainer(tiny_cfg(root), tmp_path / "g", max_steps=1, log_with=None)
+    trainer.fit()
+    return tmp_path / "g" / "generator.pt"

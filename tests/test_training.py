@@ -175,3 +175,29 @@ def _tiny_generator(root, tmp_path) -> Path:
     trainer = Trainer(tiny_cfg(root), tmp_path / "g", max_steps=1, log_with=None)
     trainer.fit()
     return tmp_path / "g" / "generator.pt"
+
+
+def test_spatial_curriculum_grows_from_the_coarser_stage_and_freezes_it(tiny_data, tmp_path):
+    coarse = _tiny_generator(tiny_data, tmp_path)
+    cfg = tiny_cfg(tiny_data, **{"model.n_scales": 2, "train.coarse_checkpoint": str(coarse),
+                                 "train.niter_fix_global": 1})
+    trainer = Trainer(cfg, tmp_path / "fine", max_steps=1, log_with=None)
+    loaded = torch.load(coarse, weights_only=True)["generator"]
+    G = trainer.G
+    coarse_before = {k: v.clone() for k, v in G.scales[0].state_dict().items()}
+    for k, v in coarse_before.items():
+        torch.testing.assert_close(v, loaded[f"scales.0.{k}"], msg=f"coarse weight {k} not loaded")
+    fine_before = {k: v.clone() for k, v in G.scales[1].state_dict().items()}
+    trainer.fit()
+    assert all(torch.equal(v, coarse_before[k]) for k, v in G.scales[0].state_dict().items())
+    assert any(not torch.equal(v, fine_before[k]) for k, v in G.scales[1].state_dict().items())
+
+
+def test_every_reproduce_config_loads():
+    from vid2vid.config import PRESETS, Config
+
+    files = sorted((REPO / "reproduce" / "configs").glob("*.yaml"))
+    assert {f.stem for f in files} == set(PRESETS)
+    for f in files:
+        cfg = Config.from_yaml(f)
+        assert cfg.preset == f.stem

@@ -138,7 +138,7 @@ class TrainConfig:
     niter_step: int = 5  # the sequence length doubles every niter_step epochs
     chunk_length: int = 2  # frames per forward/backward (truncated BPTT; reference max_frames_per_gpu)
     niter_fix_global: int = 0  # epochs the coarser scales stay frozen after a finer scale is added
-    real_first_frames: bool = True  # condition the first step on the real first L frames; False = from labels
+    real_first_frames: bool = False  # True: real first L frames given (reference); False: G makes them
     batch_size: int = 1  # sequences per optimisation step (over all devices)
     ema_decay: float = 0.0  # decay of the generator's weight average; 0 = no EMA
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast precision (Accelerate's mixed_precision)
@@ -467,7 +467,6 @@ def _pose_256() -> Config:
     c.model.num_D = 2
     c.train.niter, c.train.niter_decay = 5, 5
     c.train.n_frames_start, c.train.batch_size, c.train.chunk_length = 12, 8, 3
-    c.train.real_first_frames = False
     return c
 
 
@@ -540,7 +539,7 @@ def _synthetic() -> Config:
     c.loss.lambda_vgg, c.loss.vgg_weights = 0.0, "none"
     c.train.niter, c.train.niter_decay = 10, 10
     c.train.n_frames_start, c.train.n_frames_total, c.train.niter_step = 4, 16, 5
-    c.train.checkpoint_every, c.train.log_every = 500, 50
+    c.train.checkpoint_every, c.train.log_every = 100, 5
     return c
 
 

@@ -1,0 +1,122 @@
+"""Training and inference speed and peak memory of a preset, on CPU or GPU.
+
+    python reproduce/benchmark.py --preset synthetic [--frames 8] [--steps 5] [--device cpu|cuda]
+                                  [key=value overrides, e.g. data.height=128 data.width=256]
+
+Training: full vid2vid steps (G rolled out over ``--frames`` frames in chunks, D_I, D_V, every loss,
+both optimisers) on a small built-in synthetic dataset generated at the preset's frame size.
+Inference: frames/s of streaming generation (``vid2vid.inference.generate_frames``).
+Peak memory: ``torch.cuda.max_memory_allocated`` on GPU; the process's peak resident set size on
+CPU (it includes Python, torch and the data). Prints one JSON line with the machine and settings,
+so versions and machines can be compared; compare ratios within one run, since machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="synthetic")
+    p.add_argument("--frames", type=int, default=8, help="frames per training window")
+    p.add_argument("--steps", type=int, default=5, help="timed training steps (after one warm-up step)")
+    p.add_argument("--inference-frames", type=int, default=30)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import os
+
+    if args.device == "cpu":
+        os.environ["ACCELERATE_USE_CPU"] = "1"
+    from vid2vid.config import get_preset
+    from vid2vid.data.layout import kind_dir, list_sequences
+    from vid2vid.data.synthetic import write_dataset
+    from vid2vid.inference import generate_frames, read_input_frames
+    from vid2vid.training.trainer import Trainer
+
+    tmp = Path(tempfile.mkdtemp(prefix="vid2vid_bench_"))
+    cfg = get_preset(args.preset).override(list(args.overrides))
+    h, w = cfg.data.frame_size
+    write_dataset(tmp / "data", n_train=2, n_test=1, frames=max(args.frames, args.inference_frames),
+                  height=cfg.data.height, width=cfg.data.width, seed=0, progress=False)
+    cfg = cfg.override({"data.root": str(tmp / "data"), "data.synthetic_sequences": 0, "data.num_workers": 0,
+                        "train.n_frames_start": args.frames, "train.n_frames_total": args.frames,
+                        "train.batch_size": 1})
+    trainer = Trainer(cfg, tmp / "run", log_with=None)
+    batches = iter(trainer.loader)
+
+    def batch():
+        nonlocal batches
+        try:
+            return next(batches)
+        except StopIteration:
+            batches = iter(trainer.loader)
+            return next(batches)
+
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    trainer.train_batch(batch())  # warm-up
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        trainer.train_batch(batch())
+    sync()
+    train_s = time.perf_counter() - t0
+    generated = args.frames - (cfg.model.n_prev if cfg.train.real_first_frames else 0)
+    train_fps = args.steps * generated / train_s
+    train_mem = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else None
+
+    root = tmp / "data"
+    seq = list_sequences(kind_dir(root, "test", "A"))[0]
+    from itertools import islice
+
+    frames = list(islice(read_input_frames(cfg, kind_dir(root, "test", "A") / seq), args.inference_frames))
+    G = trainer.G
+    next(iter(generate_frames(G, cfg, iter(frames[:2]), args.device)))  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    n = sum(1 for _ in generate_frames(G, cfg, iter(frames), args.device))
+    sync()
+    infer_fps = n / (time.perf_counter() - t0)
+    result = {
+        "preset": cfg.preset, "frame_size": [h, w], "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "mixed_precision": cfg.train.mixed_precision, "window_frames": args.frames,
+        "chunk_length": cfg.train.chunk_length,
+        "G_params": sum(p.numel() for p in G.parameters()),
+        "train_frames_per_s": round(train_fps, 3), "inference_frames_per_s": round(infer_fps, 3),
+        "peak_gpu_memory_gb_train": None if train_mem is None else round(train_mem / 2**30, 3),
+        "peak_rss_gb_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

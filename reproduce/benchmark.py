@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import tempfile
@@ -23,16 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -56,6 +45,7 @@ def main(argv=None) -> int:
     from vid2vid.data.layout import kind_dir, list_sequences
     from vid2vid.data.synthetic import write_dataset
     from vid2vid.inference import generate_frames, read_input_frames
+    from vid2vid.machine import cpu_name
     from vid2vid.training.trainer import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="vid2vid_bench_"))

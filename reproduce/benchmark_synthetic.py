@@ -24,18 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from vid2vid.data.synthetic import SyntheticConfig, generate_sequence, write_dataset  # noqa: E402
-
-
-def _cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from vid2vid.machine import cpu_name  # noqa: E402
 
 
 def main() -> None:
@@ -61,7 +50,7 @@ def main() -> None:
         write_dataset(tmp, args.sequences, 0, seed=0, config=cfg, progress=False, overwrite=True)
         write_fps = args.sequences * cfg.frames / (time.perf_counter() - start)
 
-    machine = f"{_cpu_name()} ({platform.machine()}), {os.cpu_count()} cpus"
+    machine = f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} cpus"
     print(f"synthetic {cfg.height}x{cfg.width}, {args.sequences} seq x {cfg.frames} frames, "
           f"{cfg.objects} objects, 1 thread: generate {gen_fps:.0f} frames/s, "
           f"write {write_fps:.0f} frames/s | {machine}; python {platform.python_version()}, "

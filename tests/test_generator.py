@@ -214,3 +214,18 @@ def test_batch_and_affine_instance_norm_have_the_same_parameter_count():
     counts = [sum(p.numel() for p in tiny_generator(**{"model.norm": n})[0].parameters())
               for n in ("instance", "batch")]
     assert counts[0] == counts[1]
+
+
+def test_per_frame_generator_sees_only_the_current_labels():
+    """n_prev = 0 is the pix2pixHD baseline: no image encoder, no flow, output a function of s_t."""
+    import pytest
+
+    G = Generator(label_channels=5, n_prev=0, ngf=8, n_downsample=1, n_blocks_enc=1, n_blocks_dec=1,
+                  use_fg_prior=False, use_flow=False)
+    assert G.scales[0].image_encoder is None
+    s = torch.rand(2, 1, 5, 16, 16)
+    a = G(s).x
+    b = G(s, None).x
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="no previous frame to warp"):
+        Generator(label_channels=5, n_prev=0, use_flow=True)

@@ -85,7 +85,7 @@ class ModelConfig:
     """The generator G (PAPER.md sections 1 and 3) and the discriminators D_I, D_V (section 2)."""
 
     # generator G
-    n_prev: int = 2  # L: previous frames G looks at (Markov order); it sees L + 1 label maps
+    n_prev: int = 2  # L: previous frames G sees (Markov order), L + 1 label maps; 0 = per-frame
     ngf: int = 128  # width of the coarsest scale's first layer; doubles at each downsampling
     n_downsample: int = 3  # stride-2 convolutions in each encoder (transposed convolutions in each decoder)
     n_blocks_enc: int = 5  # residual blocks at the end of each encoder (reference: 9 split 5 + 4)
@@ -216,7 +216,7 @@ class Config:
         """Check combinations that single field types cannot express; returns self."""
         d, m, t = self.data, self.model, self.train
         positive = {
-            "model.n_prev": m.n_prev, "model.ngf": m.ngf, "model.n_scales": m.n_scales,
+            "model.ngf": m.ngf, "model.n_scales": m.n_scales,
             "model.ndf": m.ndf, "model.num_D": m.num_D, "model.n_frames_D": m.n_frames_D,
             "data.height": d.height, "data.width": d.width, "data.max_t_step": d.max_t_step,
             "train.batch_size": t.batch_size, "train.chunk_length": t.chunk_length,
@@ -226,7 +226,11 @@ class Config:
         for key, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{key} must be >= 1, got {value}")
+        if m.n_prev == 0 and m.use_flow:
+            raise ConfigError("model.n_prev = 0 (a per-frame generator) has no previous frame to warp: "
+                              "set model.use_flow=false")
         non_negative = {
+            "model.n_prev": m.n_prev,
             "model.n_downsample": m.n_downsample, "model.n_blocks_enc": m.n_blocks_enc,
             "model.n_blocks_dec": m.n_blocks_dec, "model.fg_n_blocks": m.fg_n_blocks,
             "model.n_blocks_local": m.n_blocks_local, "model.n_layers_D": m.n_layers_D,

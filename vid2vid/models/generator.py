@@ -132,7 +132,8 @@ class CoarseGenerator(_Scale):
                  norm: str, flow_scale: float):
         super().__init__()
         self.label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
-        self.image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm)
+        # no previous frames (n_prev = 0): the per-frame pix2pixHD baseline
+        self.image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm) if prev_in else None
         c = self.label_encoder.out_channels
         self.image_decoder = Decoder(c, n_blocks_dec, n_down, norm)
         self.flow_decoder = Decoder(c, n_blocks_dec, n_down, norm) if use_flow else None
@@ -144,7 +145,9 @@ class CoarseGenerator(_Scale):
         self._make_heads(ngf, fg_ngf, use_flow, use_fg, flow_scale)
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
-        z = self.label_encoder(labels) + self.image_encoder(prev)  # [B, ngf * 2^n_down, h / 2^n_down, ...]
+        z = self.label_encoder(labels)  # [B, ngf * 2^n_down, h / 2^n_down, w / 2^n_down]
+        if self.image_encoder is not None:
+            z = z + self.image_encoder(prev)
         flow = self.flow_decoder(z) if self.flow_decoder is not None else None
         fg = self.fg_decoder(self.fg_encoder(labels)) if self.fg_encoder is not None else None
         return Features(self.image_decoder(z), flow, fg)
@@ -164,8 +167,10 @@ class LocalEnhancer(_Scale):
         n = ngf // 2**scale
         self.label_encoder = nn.Sequential(ConvNormReLU(label_in, n, 7, norm=norm),
                                            ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
-        self.image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
-                                           ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
+        self.image_encoder = None
+        if prev_in:
+            self.image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
+                                               ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
         self.image_decoder = Decoder(2 * n, n_blocks, 1, norm)
         self.flow_decoder = Decoder(2 * n, n_blocks, 1, norm) if use_flow else None
         nf = fg_ngf // 2**scale
@@ -180,7 +185,9 @@ class LocalEnhancer(_Scale):
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         if coarser is None:
             raise ValueError("a local enhancer needs the coarser scale's features")
-        z = self.label_encoder(labels) + self.image_encoder(prev)  # [B, 2n, h / 2, w / 2]
+        z = self.label_encoder(labels)  # [B, 2n, h / 2, w / 2]
+        if self.image_encoder is not None:
+            z = z + self.image_encoder(prev)
         image = self.image_decoder(z + coarser.image)
         flow = self.flow_decoder(z + coarser.flow) if self.flow_decoder is not None else None
         fg = self.fg_decoder(self.fg_encoder(labels) + coarser.fg) if self.fg_encoder is not None else None
@@ -232,8 +239,11 @@ class Generator(nn.Module):
         super().__init__()
         if composition not in COMPOSITIONS:
             raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
-        if n_prev < 1 or n_scales < 1:
-            raise ValueError(f"n_prev and n_scales must be >= 1, got n_prev={n_prev}, n_scales={n_scales}")
+        if n_prev < 0 or n_scales < 1:
+            raise ValueError(f"need n_prev >= 0 and n_scales >= 1, got n_prev={n_prev}, n_scales={n_scales}")
+        if n_prev == 0 and use_flow:
+            raise ValueError("a per-frame generator (n_prev = 0) has no previous frame to warp: "
+                             "set use_flow=False")
         self.label_channels, self.n_prev, self.ngf = label_channels, n_prev, ngf
         self.n_downsample, self.n_blocks_local, self.norm = n_downsample, n_blocks_local, norm
         self.use_fg_prior, self.fg_ngf, self.use_flow = use_fg_prior, fg_ngf, use_flow
@@ -392,7 +402,7 @@ class Generator(nn.Module):
             m_B = labels.new_ones(B, 1, H, W)
 
         s_all = labels.reshape(B, T * C, H, W)  # s_{t-L..t} stacked on channels
-        x_prev = prev.reshape(B, self.n_prev * 3, H, W)  # x~_{t-L..t-1} stacked on channels
+        x_prev = prev.reshape(B, self.n_prev * 3, H, W)  # x~_{t-L..t-1} stacked on channels (L may be 0)
         feats: Features | None = None
         for s, net in enumerate(self.scales):
             k = self.n_scales - 1 - s  # scale s sees the inputs halved k times

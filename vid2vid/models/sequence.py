@@ -83,5 +83,8 @@ class SequenceGenerator(nn.Module):
             out = self.G(label_window(labels, t, L), prev, None if m_B is None else m_B[:, t])
             outputs.append(out)
             new = out.x[:, None]
-            prev = new if prev is None else torch.cat([prev, new], dim=1)[:, -L:]
+            if L == 0:  # a per-frame generator keeps no history
+                prev = None
+            else:
+                prev = new if prev is None else torch.cat([prev, new], dim=1)[:, -L:]
         return stack_outputs(outputs)

@@ -243,7 +243,7 @@ class Trainer:
         T, L, chunk = labels.shape[1], cfg.model.n_prev, max(1, cfg.train.chunk_length)
         K, S = cfg.model.n_frames_D, cfg.model.n_temporal_scales
         context = max(1, (K - 1) * K ** max(0, S - 1))  # earlier frames D_V and the warp losses need
-        if cfg.train.real_first_frames and T > L:
+        if cfg.train.real_first_frames and L and T > L:
             start, fake = L, real[:, :L]
         else:
             start, fake = 0, real[:, :0]
@@ -271,7 +271,7 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(acc.unwrap_model(self.seqG).G)
             fake = torch.cat([fake, gen["x"].detach()], 1)
-            prev = fake[:, -L:]
+            prev = fake[:, -L:] if L else None
             for k, v in {**g_losses, **d_losses}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             n_chunks += 1

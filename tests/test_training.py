@@ -201,3 +201,19 @@ def test_every_reproduce_config_loads():
     for f in files:
         cfg = Config.from_yaml(f)
         assert cfg.preset == f.stem
+
+
+def test_flow_estimated_on_the_fly_when_the_dataset_has_none(tiny_data, tmp_path):
+    cfg = tiny_cfg(tiny_data, **{"data.flow_source": "dis"})
+    trainer = Trainer(cfg, tmp_path, max_steps=1, log_with=None)
+    assert not trainer.dataset.load_flow
+    history = trainer.fit()
+    assert "G_flow" in history[0] and torch.isfinite(torch.tensor(history[0]["G_flow"]))
+
+
+def test_bf16_mixed_precision_trains_on_the_cpu(tiny_data, tmp_path):
+    trainer = Trainer(tiny_cfg(tiny_data, **{"train.mixed_precision": "bf16"}), tmp_path, max_steps=1,
+                      log_with=None)
+    assert trainer.acc.mixed_precision == "bf16"
+    history = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(v)) for v in history[0].values())

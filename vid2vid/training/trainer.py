@@ -86,6 +86,15 @@ def use_cpu() -> bool:
     return flag or not torch.cuda.is_available()
 
 
+def _release_single_process_state() -> None:
+    """Accelerate keeps one global state per process; a later Trainer in the same single process
+    (a notebook, a test) may want another mixed precision. Multi-process states are never reset."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    if AcceleratorState._shared_state and PartialState._shared_state and PartialState().num_processes == 1:
+        AcceleratorState._reset_state(reset_partial_state=False)
+
+
 def check_process_group(num_processes: int) -> None:
     """Fail loudly when a launcher started several processes but they did not form one group."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -112,6 +121,8 @@ class Trainer:
 
         self.cfg, self.out = cfg, Path(out_dir)
         self.max_steps = max_steps
+        if accelerator is None:
+            _release_single_process_state()
         self.acc = accelerator or Accelerator(
             cpu=use_cpu(), mixed_precision=cfg.train.mixed_precision,
             log_with=log_with, project_dir=str(self.out / "logs"),

@@ -49,7 +49,7 @@ def flow_to_color(flow: np.ndarray | torch.Tensor, max_magnitude: float | None =
     rad = np.clip(mag / max(scale, 1e-8), 0, 1)
     wheel = color_wheel()
     n = len(wheel)
-    # Angle of the motion direction, mapped onto the wheel (a flow pointing left is red).
+    # Angle of the motion direction, mapped onto the wheel (Middlebury: rightward red, leftward cyan).
     ang = np.arctan2(-dy, -dx) / np.pi  # [-1, 1]
     fk = (ang + 1) / 2 * (n - 1)
     k0 = np.floor(fk).astype(int)

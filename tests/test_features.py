@@ -32,15 +32,6 @@ from vid2vid.metrics.synthetic_features import (
 FIELDS = ("network", "layer", "clip_length", "resolution", "weights")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small convolutions run fastest on one thread; two threads on a shared CPU wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _clips(n: int, t: int, h: int = 24, w: int = 40, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, t, 3, h, w, generator=g) * 2 - 1

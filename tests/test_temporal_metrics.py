@@ -23,15 +23,6 @@ from vid2vid.metrics import (
 DX, DY = 2, -1  # frame t at (x, y) shows frame t-1 at (x + 2, y - 1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small convolutions run fastest on one thread; two threads on a shared CPU wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _panning_video(t: int = 6, h: int = 40, w: int = 56, dx: int = DX, dy: int = DY) -> torch.Tensor:
     """Crops of a photograph that move by an integer step per frame: ``[T, 3, H, W]`` in ``[-1, 1]``.
 

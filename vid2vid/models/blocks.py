@@ -12,10 +12,11 @@ from torch import Tensor, nn
 __all__ = ["make_norm", "ConvNormReLU", "ResBlock", "Encoder", "Decoder", "Head"]
 
 
-def make_norm(kind: str, channels: int) -> nn.Module:
-    """``"instance"`` (affine, no running statistics), ``"batch"`` or ``"none"``."""
+def make_norm(kind: str, channels: int, affine_instance: bool = True) -> nn.Module:
+    """``"instance"`` (no running statistics; with a learned scale and shift unless
+    ``affine_instance=False``, as pix2pixHD's discriminators), ``"batch"`` or ``"none"``."""
     if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
+        return nn.InstanceNorm2d(channels, affine=affine_instance)
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "none":

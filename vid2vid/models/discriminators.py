@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vid2vid.flow import compose_flows
+from vid2vid.models.blocks import make_norm
 
 __all__ = [
     "FLOW_SCALE",
@@ -48,19 +49,10 @@ __all__ = [
 # pixels then have roughly the magnitude of the frames in [-1, 1] they are concatenated with.
 FLOW_SCALE = 1.0 / 20.0
 
-_NORMS = ("instance", "batch", "none")
-
-
 def _norm_layer(norm: str, channels: int) -> nn.Module:
-    """Normalisation after a convolution: ``"instance"`` (no affine parameters, as pix2pixHD),
-    ``"batch"`` or ``"none"``."""
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=False)
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    """Normalisation after a convolution: instance norm without affine parameters (as pix2pixHD's
+    discriminators), ``"batch"`` or ``"none"``."""
+    return make_norm(norm, channels, affine_instance=False)
 
 
 def _init_weights(module: nn.Module) -> None:

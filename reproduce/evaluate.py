@@ -105,11 +105,12 @@ def measure(fake: list[torch.Tensor], videos: list[dict], video_features, frame_
 def ensure_eval_data(cfg, root: Path, n_test: int) -> None:
     if (root / "test_A").is_dir():
         return
-    from vid2vid.data.synthetic import write_dataset
+    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
     print(f"{root}: writing the synthetic evaluation split ({n_test} test sequences)")
     write_dataset(root, n_train=0, n_test=n_test, frames=cfg.data.synthetic_frames, height=cfg.data.height,
-                  width=cfg.data.width, seed=cfg.train.seed)
+                  width=cfg.data.width, seed=cfg.train.seed,
+                  config=SyntheticConfig().with_motion(cfg.data.synthetic_motion))
 
 
 def _fmt(x: float, digits: int = 4) -> str:

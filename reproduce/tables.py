@@ -16,10 +16,7 @@ all with the same metrics (``vid2vid.metrics``); the tables go to ``--results``.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,34 +27,10 @@ TRAINED = ["vid2vid", "pix2pixHD", "no-fg-prior", "no-video-D", "no-flow"]
 def train_all(runs: Path, jobs: int, overrides: list[str]) -> dict[str, float]:
     """Train every model without a ``generator.pt`` (``jobs`` processes at a time, one thread
     each); returns the wall-clock seconds per model trained now."""
-    todo = [m for m in TRAINED if not (runs / m / "generator.pt").is_file()
-            or not (runs / m / "done").is_file()]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
-    seconds: dict[str, float] = {}
-    while todo or running:
-        while todo and len(running) < jobs:
-            name = todo.pop(0)
-            out = runs / name
-            out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, str(REPO / "reproduce" / "train.py"), "--config",
-                   str(CONFIGS / f"{name}.yaml"), "--out", str(out), "--resume", "--no-tensorboard",
-                   *overrides]
-            print("train:", " ".join(cmd), flush=True)
-            log = open(out / "train.log", "a")  # noqa: SIM115 - closed when the process ends
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-            running[name] = (proc, time.time())
-        time.sleep(2)
-        for name, (proc, t0) in list(running.items()):
-            if proc.poll() is not None:
-                del running[name]
-                if proc.returncode != 0:
-                    raise SystemExit(f"training {name} failed (exit {proc.returncode}): "
-                                     f"{runs / name}/train.log")
-                seconds[name] = time.time() - t0
-                (runs / name / "done").write_text(f"{seconds[name]:.0f} s\n")
-                print(f"trained {name} in {seconds[name] / 60:.1f} min", flush=True)
-    return seconds
+    from parallel import train_parallel
+
+    models = {m: ["--config", str(CONFIGS / f"{m}.yaml"), *overrides] for m in TRAINED}
+    return train_parallel(models, runs, jobs)
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ into ``data/synthetic`` first if missing). ``--config`` takes a YAML file from `
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -36,16 +37,29 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
-    """Generate the built-in dataset at ``cfg.data.root`` when a synthetic run finds none."""
-    root = Path(cfg.data.root)
-    if (root / "train_A").is_dir() or not is_main:
-        return
-    from vid2vid.data.synthetic import write_dataset
+    """Generate the built-in dataset at ``cfg.data.root`` when a synthetic run finds none; refuse
+    one that was generated with other motion speeds than the configuration asks for."""
+    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
+    root = Path(cfg.data.root)
+    wanted = SyntheticConfig().with_motion(cfg.data.synthetic_motion)
+    if (root / "train_A").is_dir():
+        info = root / "synthetic.json"
+        if info.is_file():
+            found = json.loads(info.read_text()).get("config", {})
+            speeds = {k: found.get(k) for k in ("camera_speed", "car_speed")}
+            if speeds != {"camera_speed": wanted.camera_speed, "car_speed": wanted.car_speed}:
+                raise SystemExit(f"{info}: this synthetic dataset was made with speeds {speeds}, but "
+                                 f"data.synthetic_motion={cfg.data.synthetic_motion} asks for camera_speed "
+                                 f"{wanted.camera_speed} and car_speed {wanted.car_speed}; delete {root} to "
+                                 "regenerate it, or point data.root elsewhere")
+        return
+    if not is_main:
+        return
     print(f"{root}: no dataset found; generating the built-in synthetic dataset there")
     n = cfg.data.synthetic_sequences
     write_dataset(root, n_train=n, n_test=max(1, n // 4), frames=cfg.data.synthetic_frames,
-                  height=cfg.data.height, width=cfg.data.width, seed=cfg.train.seed)
+                  height=cfg.data.height, width=cfg.data.width, seed=cfg.train.seed, config=wanted)
 
 
 def main(argv=None) -> int:
@@ -70,7 +84,28 @@ def main(argv=None) -> int:
     trainer.fit(sample_fn=write_samples)
     if trainer.acc.is_main_process:
         print(f"done: step {trainer.step}; generator at {out / 'generator.pt'}")
+        report_result(trainer, out)
     return 0
+
+
+def report_result(trainer, out: Path) -> None:
+    """Print where the sample video is and how the trained generator does on the test videos
+    (temporal metrics beside the real video's), when the data has ground-truth flow and occlusion."""
+    from vid2vid.data.layout import kind_dir
+    from vid2vid.quality import evaluate_generator, format_report, load_test_videos
+
+    sample = out / "samples" / f"step_{trainer.step:08d}.mp4"
+    if sample.is_file():
+        print(f"sample video (labels | generated | real): {sample}")
+    root = Path(trainer.cfg.data.root)
+    if not all(kind_dir(root, "test", k).is_dir() for k in ("A", "B", "flow", "occ")):
+        return
+    G = trainer.ema.shadow if trainer.ema is not None else trainer.acc.unwrap_model(trainer.seqG).G
+    videos = load_test_videos(trainer.cfg, root)
+    report = evaluate_generator(G, trainer.cfg, videos, trainer.acc.device, dis=False)
+    report.pop("_outputs")
+    G.train()
+    print(f"on the {len(videos)} test videos of {root} ({report['frames']} frames):\n{format_report(report)}")
 
 
 if __name__ == "__main__":

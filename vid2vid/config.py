@@ -67,6 +67,7 @@ class DataConfig:
     num_workers: int = 2  # data-loader worker processes
     synthetic_sequences: int = 0  # > 0: train sequences of the built-in dataset made at root if missing
     synthetic_frames: int = 30  # frames per generated synthetic sequence
+    synthetic_motion: float = 1.0  # multiplies the synthetic camera and car speeds (SyntheticConfig's)
 
     @property
     def label_channels(self) -> int:
@@ -99,6 +100,7 @@ class ModelConfig:
     composition: Literal["paper", "official"] = "paper"  # paper's equation or the reference code's variant
     use_flow: bool = True  # flow warping of the previous frame (ablation switch: False = no W, no m)
     flow_scale: float = 20.0  # the flow head's output is multiplied by flow_scale * 2^s at scale s
+    upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
     # discriminators
     ndf: int = 64  # width of the discriminators' first layer
     n_layers_D: int = 3  # stride-2 4x4 convolutions per PatchGAN
@@ -106,7 +108,7 @@ class ModelConfig:
     norm_D: Literal["instance", "batch", "none"] = "instance"  # normalisation in the discriminators
     use_video_discriminator: bool = True  # D_V, the conditional video discriminator (ablation switch)
     n_frames_D: int = 3  # K: consecutive frames D_V sees, conditioned on the K - 1 flows between them
-    n_temporal_scales: int = 2  # temporal scales of D_V; scale s samples frames with stride 3^s
+    n_temporal_scales: int = 2  # temporal scales of D_V; scale s samples frames K^s apart (K = n_frames_D)
 
 
 @dataclass
@@ -120,7 +122,9 @@ class LossConfig:
     lambda_flow: float = 10.0  # L_W, first term: L1 of predicted vs ground-truth flow (confidence-masked)
     lambda_warp: float = 10.0  # L_W, second term: real x_{t-1} warped by the predicted flow vs real x_t
     lambda_temporal: float = 10.0  # output warp loss: generated x_t vs x_{t-1} warped by ground-truth flow
-    lambda_mask: float = 1.0  # pushes the occlusion mask m towards 0 (warp) where the flow is confident
+    lambda_mask: float = 1.0  # weight of the occlusion-mask loss (loss.mask_target says which)
+    mask_target: Literal["confidence", "occlusion"] = "confidence"  # reference: m -> 0 where the flow is
+    # confident; "occlusion": binary cross-entropy of m against the dataset's _occ masks (m -> 1 occluded)
 
 
 @dataclass
@@ -130,7 +134,7 @@ class TrainConfig:
     lr: float = 2e-4  # Adam learning rate of G and D
     beta1: float = 0.5  # Adam beta1
     beta2: float = 0.999  # Adam beta2
-    ttur: bool = False  # two time-scale update rule: G lr / 2, D lr * 2, betas (0, 0.9)
+    ttur: bool = False  # two time-scale update rule: G lr / 2, D_I lr * 2 (D_V keeps lr), betas (0, 0.9)
     niter: int = 10  # epochs at the initial learning rate
     niter_decay: int = 10  # epochs of linear decay to zero after niter
     n_frames_start: int = 6  # frames per training sequence at the start (reference --n_frames_total)
@@ -144,6 +148,7 @@ class TrainConfig:
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast precision (Accelerate's mixed_precision)
     checkpoint_every: int = 1000  # optimisation steps between checkpoints
     keep_checkpoints: int = 3  # most recent training-state checkpoints kept on disk
+    snapshot_every: int = 0  # steps between kept copies of generator.pt (snapshots/step_N.pt); 0 = none
     sample_every: int = 0  # optimisation steps between sample frames and videos; 0 = only at the end
     coarse_checkpoint: str = ""  # generator.pt of the coarser stage to grow from (spatial curriculum)
     log_every: int = 100  # optimisation steps between loss logs
@@ -535,12 +540,14 @@ def _synthetic() -> Config:
     c = Config(preset="synthetic")
     c.data.root = "data/synthetic"
     c.data.synthetic_sequences, c.data.synthetic_frames = 16, 30
+    c.data.synthetic_motion = 4.0  # ~4 px/frame: slower motion is too small to learn flow from
     c.data.height, c.data.width = 64, 128
     c.model.ngf, c.model.n_downsample, c.model.n_blocks_enc, c.model.n_blocks_dec = 16, 2, 2, 2
     c.model.fg_ngf, c.model.fg_n_blocks, c.model.n_blocks_local = 8, 3, 2
     c.model.ndf, c.model.n_layers_D = 16, 3
     # No VGG: its ImageNet weights cannot be downloaded offline, and VGG19 costs more than G here.
     c.loss.lambda_vgg, c.loss.vgg_weights = 0.0, "none"
+    c.loss.mask_target = "occlusion"  # the synthetic data knows every pixel's occlusion
     c.train.niter, c.train.niter_decay = 10, 10
     c.train.n_frames_start, c.train.n_frames_total, c.train.niter_step = 4, 16, 5
     c.train.checkpoint_every, c.train.log_every = 100, 5

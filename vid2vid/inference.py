@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from vid2vid.config import Config
 from vid2vid.data.encoding import encode_labels, image_to_tensor, tensor_to_image
 from vid2vid.data.layout import DataError, list_frames, read_instance, read_label, read_rgb
-from vid2vid.models import Generator, background_mask
+from vid2vid.models import Generator, GeneratorOutput, background_mask
 from vid2vid.video import label_to_color, side_by_side
 
-__all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_video"]
+__all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outputs", "generate_video"]
 
 
 @dataclass
@@ -107,6 +107,16 @@ def generate_frames(G: Generator, cfg: Config, frames: Iterator[InputFrame],
                     device: str | torch.device = "cpu") -> Iterator[tuple[InputFrame, torch.Tensor]]:
     """Yield ``(input, x~_t [3, H, W] in [-1, 1])`` frame by frame; keeps only ``L + 1`` labels and
     ``L`` outputs."""
+    for frame, out in generate_outputs(G, cfg, frames, device):
+        yield frame, out.x[0].cpu()
+
+
+@torch.no_grad()
+def generate_outputs(G: Generator, cfg: Config, frames: Iterator[InputFrame],
+                     device: str | torch.device = "cpu") -> Iterator[tuple[InputFrame, GeneratorOutput]]:
+    """As :func:`generate_frames`, but yield everything G produced for each frame (batch of one,
+    on ``device``): the flow ``w``, the occlusion mask ``m``, the hallucinations; ``x`` clamped to
+    ``[-1, 1]``, exactly the frame fed back as the next frame's previous output."""
     G = G.to(device).eval()
     L = G.n_prev
     labels: deque[torch.Tensor] = deque(maxlen=L + 1)
@@ -121,9 +131,9 @@ def generate_frames(G: Generator, cfg: Config, frames: Iterator[InputFrame],
             m_B = background_mask(frame.label_ids[None].to(device), cfg.data.foreground_ids)
         prev_t = torch.stack(list(prev), 0)[None] if prev else None
         out = G(torch.stack(list(labels), 0)[None], prev_t, m_B)
-        x = out.x[0].clamp(-1, 1)
-        prev.append(x)
-        yield frame, x.cpu()
+        out.x = out.x.clamp(-1, 1)
+        prev.append(out.x[0])
+        yield frame, out
 
 
 def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out: str | os.PathLike,

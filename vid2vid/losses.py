@@ -6,7 +6,8 @@
 * :class:`VGGLoss`: VGG19 perceptual loss (pix2pixHD).
 * :func:`flow_loss` and :func:`warp_loss`: the two terms of the flow loss ``L_W`` (paper eq. 6).
 * :func:`temporal_warp_loss`: consistency of consecutive *generated* frames under the real flow.
-* :func:`mask_loss`: pushes the occlusion mask ``m~_t`` to 0 where warping suffices.
+* :func:`mask_loss`: pushes the occlusion mask ``m~_t`` to 0 where warping suffices (reference);
+  :func:`occlusion_mask_loss`: teaches it the true occlusion where a dataset has it.
 * :class:`LossWeights`: the reference's weights ``lambda``.
 
 Masked L1 losses (flow, warp, temporal, mask) follow the reference's normalisation: the masked
@@ -40,6 +41,7 @@ __all__ = [
     "flow_loss",
     "mask_loss",
     "masked_l1",
+    "occlusion_mask_loss",
     "temporal_warp_loss",
     "warp_loss",
 ]
@@ -431,3 +433,25 @@ def mask_loss(mask: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         confidence: ``[B, 1, H, W]`` confidence of the ground-truth flow ``w_t``.
     """
     return masked_l1(mask, torch.zeros_like(mask), confidence)
+
+
+def occlusion_mask_loss(mask: torch.Tensor, occlusion: torch.Tensor, valid: torch.Tensor | None = None,
+                        eps: float = 1e-6) -> torch.Tensor:
+    """Binary cross-entropy of the occlusion mask against a known occlusion map.
+
+    The reference's :func:`mask_loss` only pushes ``m~_t`` down where the flow is confident; nothing
+    tells the mask where it should rise, so it learns no structure. Where a dataset stores the
+    occlusion of every pixel (the synthetic data's ``_occ`` folders), this loss gives both sides:
+    ``m~ -> 1`` on pixels of frame t not visible in t-1, ``m~ -> 0`` elsewhere.
+
+    Args:
+        mask: ``[B, 1, H, W]`` soft occlusion mask ``m~_t`` in ``(0, 1)`` (1 = hallucinate).
+        occlusion: ``[B, 1, H, W]`` in ``{0, 1}``, 1 where the pixel of frame t is not visible in t-1.
+        valid: ``[B, 1, 1, 1]`` (or broadcastable) weights, 0 for frames without a predecessor.
+    """
+    m = mask.float().clamp(eps, 1 - eps)
+    o = occlusion.to(m.dtype)
+    bce = -(o * m.log() + (1 - o) * (1 - m).log())
+    if valid is not None:
+        bce = bce * valid.to(bce.dtype)
+    return bce.mean()

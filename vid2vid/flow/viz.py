@@ -1,13 +1,11 @@
-"""Seeing flow: the standard colour wheel (Baker et al., Middlebury) and the confidence map."""
+"""Seeing flow: the standard colour wheel (Baker et al., Middlebury)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from vid2vid.flow.warp import warp
-
-__all__ = ["color_wheel", "flow_to_color", "flow_confidence"]
+__all__ = ["color_wheel", "flow_to_color"]
 
 
 def color_wheel() -> np.ndarray:
@@ -58,21 +56,3 @@ def flow_to_color(flow: np.ndarray | torch.Tensor, max_magnitude: float | None =
     col = (1 - f) * wheel[k0] + f * wheel[k1]
     col = 1 - rad[..., None] * (1 - col)
     return (col * 255).round().astype(np.uint8)
-
-
-def flow_confidence(
-    frame_t: torch.Tensor, frame_prev: torch.Tensor, flow: torch.Tensor, threshold: float = 0.02
-) -> torch.Tensor:
-    """The paper's flow-confidence map ``||x_t - warp(x_{t-1}, w)||^2 < threshold``.
-
-    Args:
-        frame_t, frame_prev: ``[B, C, H, W]`` frames in ``[-1, 1]``.
-        flow: ``[B, 2, H, W]`` backward flow ``t -> t-1`` in pixels.
-        threshold: on the per-pixel squared error averaged over channels, in the
-            ``[-1, 1]`` range (the reference code's 0.02).
-
-    Returns:
-        ``[B, 1, H, W]`` float mask, 1 where the warped previous frame explains frame t.
-    """
-    err = (frame_t - warp(frame_prev, flow)).pow(2).mean(dim=1, keepdim=True)
-    return (err < threshold).to(frame_t.dtype)

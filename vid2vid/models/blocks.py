@@ -28,13 +28,25 @@ class ConvNormReLU(nn.Sequential):
     """Convolution (``kernel`` x ``kernel``, stride 1 or 2), norm, ReLU.
 
     7x7 stems pad by reflection (no dark border in the output); stride-2 3x3 convolutions pad zeros.
-    ``transposed=True`` gives the 2x upsampling layer of the decoders (3x3, output exactly 2H x 2W).
+    ``upsample`` gives the 2x upsampling layer of the decoders (output exactly 2H x 2W):
+
+    - ``"transposed"``: a stride-2 3x3 transposed convolution (the reference). Its kernel overlaps
+      unevenly (output pixels of even and odd positions sum 4, 2 or 1 taps), which leaves a 2x2
+      checkerboard in the output unless training removes it.
+    - ``"resize"``: nearest-neighbour 2x resize, then a 3x3 convolution (reflection padding). Every
+      output pixel sees the same number of taps, so no checkerboard is built in; the weights have
+      the same number of parameters as the transposed convolution's.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, norm: str = "instance",
-                 transposed: bool = False):
-        if transposed:
+                 upsample: str | None = None):
+        if upsample == "transposed":
             conv: nn.Module = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+        elif upsample == "resize":
+            conv = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                 nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect"))
+        elif upsample is not None:
+            raise ValueError(f"upsample must be 'transposed' or 'resize', got {upsample!r}")
         else:
             pad_mode = "reflect" if stride == 1 else "zeros"
             conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, padding_mode=pad_mode)
@@ -76,17 +88,19 @@ class Encoder(nn.Sequential):
 
 
 class Decoder(nn.Module):
-    """``n_blocks`` residual blocks (``res``), then ``n_up`` transposed convolutions halving the
-    channels (``up``): ``[B, c, h, w] -> [B, c / 2^n_up, h * 2^n_up, w * 2^n_up]``.
+    """``n_blocks`` residual blocks (``res``), then ``n_up`` 2x upsampling layers halving the
+    channels (``up``; ``upsample`` as in :class:`ConvNormReLU`):
+    ``[B, c, h, w] -> [B, c / 2^n_up, h * 2^n_up, w * 2^n_up]``.
 
     The two parts are separate attributes so parameter counts can be reported per part.
     """
 
-    def __init__(self, channels: int, n_blocks: int, n_up: int, norm: str = "instance"):
+    def __init__(self, channels: int, n_blocks: int, n_up: int, norm: str = "instance",
+                 upsample: str = "resize"):
         super().__init__()
         self.res = nn.Sequential(*[ResBlock(channels, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[
-            ConvNormReLU(channels // 2**i, channels // 2 ** (i + 1), norm=norm, transposed=True)
+            ConvNormReLU(channels // 2**i, channels // 2 ** (i + 1), norm=norm, upsample=upsample)
             for i in range(n_up)
         ])
         self.out_channels = channels // 2**n_up

@@ -139,13 +139,25 @@ class MultiscaleDiscriminator(nn.Module):
             PatchDiscriminator(in_channels, ndf, n_layers, norm) for _ in range(num_D)
         )
 
-    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, groups: int = 1) -> list[list[torch.Tensor]]:
         """``x [B, C_in, H, W]`` -> one feature list per scale, finest scale first; each list ends
-        with that scale's patch prediction map (see :meth:`PatchDiscriminator.forward`)."""
+        with that scale's patch prediction map (see :meth:`PatchDiscriminator.forward`).
+
+        ``groups``: the batch holds that many equal parts (e.g. real and fake stacked). With batch
+        norm each part is run on its own, so that real and fake never share batch statistics (which
+        would let the discriminator tell them apart by the statistics alone); instance norm and no
+        norm treat every sample alone anyway and run the whole batch at once.
+        """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"discriminator expects input [B, {self.in_channels}, H, W], got {tuple(x.shape)}"
             )
+        if groups > 1 and any(isinstance(m, nn.BatchNorm2d) for m in self.modules()):
+            if x.shape[0] % groups:
+                raise ValueError(f"a batch of {x.shape[0]} cannot be split into {groups} equal parts")
+            parts = [self.forward(part) for part in x.chunk(groups, dim=0)]
+            return [[torch.cat(feats, dim=0) for feats in zip(*scales, strict=True)]
+                    for scales in zip(*parts, strict=True)]
         outputs = []
         for i, d in enumerate(self.discriminators):
             if i > 0:
@@ -185,12 +197,13 @@ class ImageDiscriminator(nn.Module):
         self.image_channels = image_channels
         self.net = MultiscaleDiscriminator(label_channels + image_channels, ndf, n_layers, num_D, norm)
 
-    def forward(self, image: torch.Tensor, label: torch.Tensor) -> list[list[torch.Tensor]]:
+    def forward(self, image: torch.Tensor, label: torch.Tensor, groups: int = 1) -> list[list[torch.Tensor]]:
         """Score a frame given its source map.
 
         Args:
             image: ``[B, 3, H, W]`` frame in ``[-1, 1]`` (real ``x_t`` or generated ``x~_t``).
             label: ``[B, C_s, H, W]`` source map ``s_t`` (one-hot labels, edges, ...).
+            groups: equal parts of the batch kept apart by batch norm (:class:`MultiscaleDiscriminator`).
 
         Returns:
             per spatial scale (finest first) the feature list, prediction map last.
@@ -207,7 +220,7 @@ class ImageDiscriminator(nn.Module):
                 f"D_I was built for {self.image_channels} image and {self.label_channels} label "
                 f"channels; got image {tuple(image.shape)} and label {tuple(label.shape)}"
             )
-        return self.net(torch.cat([label, image], dim=1))
+        return self.net(torch.cat([label, image], dim=1), groups)
 
 
 class VideoDiscriminator(nn.Module):
@@ -256,7 +269,7 @@ class VideoDiscriminator(nn.Module):
         )
 
     def forward(
-        self, frames: torch.Tensor, flows: torch.Tensor, temporal_scale: int
+        self, frames: torch.Tensor, flows: torch.Tensor, temporal_scale: int, groups: int = 1
     ) -> list[list[torch.Tensor]]:
         """Score clips at one temporal scale.
 
@@ -266,6 +279,7 @@ class VideoDiscriminator(nn.Module):
                 goes from clip frame ``k`` to clip frame ``k-1`` (``k = 1 .. K-1``). Divided by 20
                 here (:data:`FLOW_SCALE`).
             temporal_scale: ``s`` in ``0 .. n_temporal_scales - 1``; picks the discriminator.
+            groups: equal parts of the batch kept apart by batch norm (:class:`MultiscaleDiscriminator`).
 
         Returns:
             per spatial scale (finest first) the feature list, prediction map last.
@@ -290,7 +304,7 @@ class VideoDiscriminator(nn.Module):
             ],
             dim=1,
         )
-        return self.scales[temporal_scale](x)
+        return self.scales[temporal_scale](x, groups)
 
 
 def clip_windows(num_frames: int, n_frames: int = 3, temporal_scale: int = 0) -> list[list[int]]:

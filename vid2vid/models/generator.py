@@ -84,7 +84,12 @@ class Features(NamedTuple):
 
 
 def init_weights(module: nn.Module) -> None:
-    """pix2pixHD initialisation: convolution weights N(0, 0.02), biases 0; norm scales 1, shifts 0."""
+    """pix2pixHD initialisation: convolution weights N(0, 0.02), biases 0; norm scales 1, shifts 0.
+
+    One exception: the flow heads start at exactly zero (weights and bias), so the first warps copy
+    the previous frame in place. With N(0, 0.02) weights and the x20 output scale the untrained flow
+    is about 11 pixels of noise, and the first few hundred steps are spent unlearning it.
+    """
     for mod in module.modules():
         if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(mod.weight, 0.0, 0.02)
@@ -93,6 +98,10 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(mod, (nn.BatchNorm2d, nn.InstanceNorm2d)) and mod.weight is not None:
             nn.init.ones_(mod.weight)
             nn.init.zeros_(mod.bias)
+    for mod in module.modules():
+        if isinstance(mod, _Scale) and mod.flow_head is not None:
+            nn.init.zeros_(mod.flow_head.conv.weight)
+            nn.init.zeros_(mod.flow_head.conv.bias)
 
 
 class _Scale(nn.Module):
@@ -129,17 +138,17 @@ class CoarseGenerator(_Scale):
 
     def __init__(self, label_in: int, prev_in: int, ngf: int, n_down: int, n_blocks_enc: int,
                  n_blocks_dec: int, use_flow: bool, use_fg: bool, fg_ngf: int, fg_n_blocks: int,
-                 norm: str, flow_scale: float):
+                 norm: str, flow_scale: float, upsample: str = "resize"):
         super().__init__()
         self.label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
         # no previous frames (n_prev = 0): the per-frame pix2pixHD baseline
         self.image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm) if prev_in else None
         c = self.label_encoder.out_channels
-        self.image_decoder = Decoder(c, n_blocks_dec, n_down, norm)
-        self.flow_decoder = Decoder(c, n_blocks_dec, n_down, norm) if use_flow else None
+        self.image_decoder = Decoder(c, n_blocks_dec, n_down, norm, upsample)
+        self.flow_decoder = Decoder(c, n_blocks_dec, n_down, norm, upsample) if use_flow else None
         if use_fg:  # H_F: labels only, all its residual blocks between its down- and upsampling
             self.fg_encoder = Encoder(label_in, fg_ngf, n_down, 0, norm)
-            self.fg_decoder = Decoder(self.fg_encoder.out_channels, fg_n_blocks, n_down, norm)
+            self.fg_decoder = Decoder(self.fg_encoder.out_channels, fg_n_blocks, n_down, norm, upsample)
         else:
             self.fg_encoder = self.fg_decoder = None
         self._make_heads(ngf, fg_ngf, use_flow, use_fg, flow_scale)
@@ -162,7 +171,7 @@ class LocalEnhancer(_Scale):
     """
 
     def __init__(self, scale: int, label_in: int, prev_in: int, ngf: int, n_blocks: int, use_flow: bool,
-                 use_fg: bool, fg_ngf: int, norm: str, flow_scale: float):
+                 use_fg: bool, fg_ngf: int, norm: str, flow_scale: float, upsample: str = "resize"):
         super().__init__()
         n = ngf // 2**scale
         self.label_encoder = nn.Sequential(ConvNormReLU(label_in, n, 7, norm=norm),
@@ -171,13 +180,13 @@ class LocalEnhancer(_Scale):
         if prev_in:
             self.image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
                                                ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
-        self.image_decoder = Decoder(2 * n, n_blocks, 1, norm)
-        self.flow_decoder = Decoder(2 * n, n_blocks, 1, norm) if use_flow else None
+        self.image_decoder = Decoder(2 * n, n_blocks, 1, norm, upsample)
+        self.flow_decoder = Decoder(2 * n, n_blocks, 1, norm, upsample) if use_flow else None
         nf = fg_ngf // 2**scale
         if use_fg:
             self.fg_encoder = nn.Sequential(ConvNormReLU(label_in, nf, 7, norm=norm),
                                             ConvNormReLU(nf, 2 * nf, 3, stride=2, norm=norm))
-            self.fg_decoder = Decoder(2 * nf, n_blocks, 1, norm)
+            self.fg_decoder = Decoder(2 * nf, n_blocks, 1, norm, upsample)
         else:
             self.fg_encoder = self.fg_decoder = None
         self._make_heads(n, nf, use_flow, use_fg, flow_scale * 2**scale)
@@ -212,6 +221,9 @@ class Generator(nn.Module):
         norm: "instance" (affine), "batch" or "none".
         use_flow: the flow warping (W and M); False is the "no flow warping" ablation.
         composition: "paper" or "official" (:func:`vid2vid.models.compose.compose`).
+        upsample: the decoders' 2x upsampling, ``"resize"`` (nearest resize + 3x3 convolution, no
+            built-in checkerboard) or ``"transposed"`` (the reference's transposed convolution);
+            the same parameter count either way (:class:`vid2vid.models.blocks.ConvNormReLU`).
         flow_scale: the flow head's factor at scale 0 (20: the flow is predicted in pixels / 20).
         foreground_ids: one-hot channels of the foreground classes, used to compute ``m_B`` from the
             labels of frame t when ``forward`` is not given one.
@@ -235,6 +247,7 @@ class Generator(nn.Module):
         composition: str = "paper",
         flow_scale: float = 20.0,
         foreground_ids: Sequence[int] = (),
+        upsample: str = "resize",
     ):
         super().__init__()
         if composition not in COMPOSITIONS:
@@ -247,12 +260,12 @@ class Generator(nn.Module):
         self.label_channels, self.n_prev, self.ngf = label_channels, n_prev, ngf
         self.n_downsample, self.n_blocks_local, self.norm = n_downsample, n_blocks_local, norm
         self.use_fg_prior, self.fg_ngf, self.use_flow = use_fg_prior, fg_ngf, use_flow
-        self.composition, self.flow_scale = composition, flow_scale
+        self.composition, self.flow_scale, self.upsample = composition, flow_scale, upsample
         self.foreground_ids = tuple(int(i) for i in foreground_ids)
         self.coarse_frozen = False
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
-            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale,
+            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample,
         )])
         for _ in range(1, n_scales):
             self.add_scale()
@@ -280,7 +293,7 @@ class Generator(nn.Module):
             n_blocks_enc=m.n_blocks_enc, n_blocks_dec=m.n_blocks_dec, use_fg_prior=m.use_fg_prior,
             fg_ngf=m.fg_ngf, fg_n_blocks=m.fg_n_blocks, n_scales=m.n_scales, n_blocks_local=m.n_blocks_local,
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
-            foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (),
+            foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
         )
 
     def add_scale(self) -> Generator:
@@ -294,7 +307,8 @@ class Generator(nn.Module):
             raise ValueError(f"cannot add scale {s}: ngf={self.ngf} and fg_ngf={self.fg_ngf} must be "
                              f"divisible by 2^{s}")
         enhancer = LocalEnhancer(s, self._label_in, self._prev_in, self.ngf, self.n_blocks_local,
-                                 self.use_flow, self.use_fg_prior, self.fg_ngf, self.norm, self.flow_scale)
+                                 self.use_flow, self.use_fg_prior, self.fg_ngf, self.norm, self.flow_scale,
+                                 self.upsample)
         init_weights(enhancer)
         ref = next(self.parameters(), None)
         if ref is not None:

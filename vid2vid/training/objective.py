@@ -6,7 +6,12 @@ plus the reference's feature matching, VGG, temporal-warp and mask terms (``vid2
 
 Shapes: frames ``[B, n, 3, H, W]`` in ``[-1, 1]``, flows ``[B, n, 2, H, W]`` (t -> t-1, pixels).
 Each discriminator is called once per update with real and fake stacked along the batch, so that
-DistributedDataParallel sees one forward per backward.
+DistributedDataParallel sees one forward per backward (with batch norm the discriminators run the
+parts of that batch separately inside the one call, so real and fake never share statistics).
+
+Following the reference code, the raw hallucination ``h~_t`` is judged too: ``D_I`` sees it as a
+third input, the generator gets its GAN and feature-matching terms (and VGG when enabled), and
+``D_I``'s loss is ``0.5 * (real + fake + fake_h)``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from vid2vid.losses import (
     feature_matching_loss,
     flow_loss,
     mask_loss,
+    occlusion_mask_loss,
     temporal_warp_loss,
     warp_loss,
 )
@@ -47,6 +53,7 @@ class Chunk:
     flow_valid: Tensor  # [B, h + n] bool: a ground-truth flow exists (not a sequence's first frame)
     gen: dict[str, Tensor]  # SequenceGenerator outputs for the n new frames
     history: int  # h
+    occlusion: Tensor | None = None  # [B, h + n, 1, H, W] true occlusion (loss.mask_target "occlusion")
 
 
 class AllTemporalScales(nn.Module):
@@ -57,8 +64,9 @@ class AllTemporalScales(nn.Module):
         super().__init__()
         self.D_V = D_V
 
-    def forward(self, inputs: list[tuple[Tensor, Tensor] | None]) -> list[list[list[Tensor]] | None]:
-        return [None if x is None else self.D_V(x[0], x[1], s) for s, x in enumerate(inputs)]
+    def forward(self, inputs: list[tuple[Tensor, Tensor] | None], groups: int = 1
+                ) -> list[list[list[Tensor]] | None]:
+        return [None if x is None else self.D_V(x[0], x[1], s, groups) for s, x in enumerate(inputs)]
 
 
 def split_outputs(outputs: list[list[Tensor]], parts: int) -> list[list[list[Tensor]]]:
@@ -68,6 +76,11 @@ def split_outputs(outputs: list[list[Tensor]], parts: int) -> list[list[list[Ten
 
 def _flat(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[2:])
+
+
+def _has_raw(c: Chunk) -> bool:
+    """Whether the frames are composed (flow warping on), so the raw hallucination differs from them."""
+    return "m" in c.gen
 
 
 class Objective(nn.Module):
@@ -80,6 +93,8 @@ class Objective(nn.Module):
         self.vgg = vgg
         self.K = cfg.model.n_frames_D
         self.n_temporal = cfg.model.n_temporal_scales if cfg.model.use_video_discriminator else 0
+        # the reference divides the flow weight by 2^(S-1): flows in pixels grow with resolution
+        self.lambda_flow = cfg.loss.lambda_flow / 2 ** (cfg.model.n_scales - 1)
 
     # ----------------------------------------------------------------------- helpers
     def _confidences(self, c: Chunk) -> tuple[list[int], Tensor, Tensor] | None:
@@ -115,6 +130,15 @@ class Objective(nn.Module):
             inputs.append((torch.cat([real_clips, fake_clips]), torch.cat([flows, flows])))
         return inputs
 
+    @staticmethod
+    def _judge_frames(D_I: nn.Module, c: Chunk, real: Tensor, fakes: list[Tensor]
+                      ) -> list[list[list[list[Tensor]]]]:
+        """One ``D_I`` call on the real frames and every kind of fake, stacked: per part the outputs."""
+        parts = 1 + len(fakes)
+        s = _flat(c.labels)
+        out = D_I(torch.cat([real, *fakes]), torch.cat([s] * parts), groups=parts)
+        return split_outputs(out, parts)
+
     # ----------------------------------------------------------------------- generator
     def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
         L = self.cfg.loss
@@ -124,13 +148,13 @@ class Objective(nn.Module):
         losses: dict[str, Tensor] = {}
 
         # D_I on x~_t and on the raw hallucination h~_t, with the real frame for feature matching.
-        s = _flat(c.labels)
-        out = D_I(torch.cat([_flat(real_new), _flat(fake_new), _flat(hallucinated)]), torch.cat([s, s, s]))
-        d_real, d_fake, d_hall = split_outputs(out, 3)
-        losses["G_GAN"] = self.gan.generator_loss(d_fake) + self.gan.generator_loss(d_hall)
-        losses["G_feat"] = L.lambda_feat * feature_matching_loss(d_real, d_fake)
+        fakes = [_flat(fake_new)] + ([_flat(hallucinated)] if _has_raw(c) else [])
+        d_real, *d_fakes = self._judge_frames(D_I, c, _flat(real_new), fakes)
+        losses["G_GAN"] = sum(self.gan.generator_loss(d) for d in d_fakes)
+        losses["G_feat"] = L.lambda_feat * sum(feature_matching_loss(d_real, d) for d in d_fakes)
         if self.vgg is not None and L.lambda_vgg > 0:
-            losses["G_VGG"] = L.lambda_vgg * self.vgg(_flat(fake_new), _flat(real_new))
+            n = len(fakes)
+            losses["G_VGG"] = n * L.lambda_vgg * self.vgg(torch.cat(fakes), torch.cat([_flat(real_new)] * n))
 
         # L_W, the temporal warp loss and the mask regulariser, on frames with a predecessor.
         conf = self._confidences(c)
@@ -143,11 +167,20 @@ class Objective(nn.Module):
                 w = _flat(c.gen["w"][:, keep])
                 cm = _flat(cmap[:, sel])
                 tt = t[sel]
-                losses["G_flow"] = L.lambda_flow * flow_loss(w, _flat(c.flow[:, tt]), cm)
+                losses["G_flow"] = self.lambda_flow * flow_loss(w, _flat(c.flow[:, tt]), cm)
                 real_p, real_t = _flat(c.real[:, tt - 1]), _flat(c.real[:, tt])
                 losses["G_warp"] = L.lambda_warp * warp_loss(real_p, real_t, w, cm)
                 if L.lambda_mask > 0:
-                    losses["G_mask"] = L.lambda_mask * mask_loss(_flat(c.gen["m"][:, keep]), cm)
+                    m = _flat(c.gen["m"][:, keep])
+                    if L.mask_target == "occlusion":
+                        if c.occlusion is None:
+                            raise ValueError("loss.mask_target 'occlusion' needs the dataset's occlusion "
+                                             "masks (_occ folders); use loss.mask_target=confidence")
+                        valid = c.flow_valid[:, tt].to(m.dtype).reshape(-1, 1, 1, 1)
+                        losses["G_mask"] = L.lambda_mask * occlusion_mask_loss(
+                            m, _flat(c.occlusion[:, tt]), valid)
+                    else:
+                        losses["G_mask"] = L.lambda_mask * mask_loss(m, cm)
             if L.lambda_temporal > 0:
                 losses["G_temporal"] = L.lambda_temporal * temporal_warp_loss(
                     _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(cmap))
@@ -155,7 +188,7 @@ class Objective(nn.Module):
         # D_V at every temporal scale on clips ending in the new frames (one call for all scales).
         if D_V is not None:
             inputs = self._video_inputs(c, c.fake)
-            for s_idx, out in enumerate(D_V(inputs)):
+            for s_idx, out in enumerate(D_V(inputs, groups=2)):
                 if out is None:
                     continue
                 v_real, v_fake = split_outputs(out, 2)
@@ -167,16 +200,15 @@ class Objective(nn.Module):
     def discriminator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
         h = c.history
         real_new = c.real[:, h:]
-        fake_new, hallucinated = c.gen["x"].detach(), c.gen["h"].detach()
-        s = _flat(c.labels)
-        out = D_I(torch.cat([_flat(real_new), _flat(fake_new), _flat(hallucinated)]), torch.cat([s, s, s]))
-        d_real, d_fake, d_hall = split_outputs(out, 3)
-        real_term, fake_term = self.gan.discriminator_terms(d_real, d_fake)
-        _, hall_term = self.gan.discriminator_terms(d_real, d_hall)
+        fakes = [_flat(c.gen["x"].detach())] + ([_flat(c.gen["h"].detach())] if _has_raw(c) else [])
+        d_real, *d_fakes = self._judge_frames(D_I, c, _flat(real_new), fakes)
+        real_term, fake_term = self.gan.discriminator_terms(d_real, d_fakes[0])
         # Both the composed frame and the raw hallucination are fakes for D_I (as the reference).
-        losses = {"D_real": 0.5 * real_term, "D_fake": 0.5 * fake_term, "D_fake_h": 0.5 * hall_term}
+        losses = {"D_real": 0.5 * real_term, "D_fake": 0.5 * fake_term}
+        if len(d_fakes) > 1:
+            losses["D_fake_h"] = 0.5 * self.gan.discriminator_terms(d_real, d_fakes[1])[1]
         if D_V is not None:
-            for s_idx, out in enumerate(D_V(self._video_inputs(c, c.fake.detach()))):
+            for s_idx, out in enumerate(D_V(self._video_inputs(c, c.fake.detach()), groups=2)):
                 if out is None:
                     continue
                 v_real, v_fake = split_outputs(out, 2)

@@ -17,7 +17,8 @@ Checkpoints: ``<out>/checkpoints/step_<N>/`` holds Accelerate's state (models, o
 states of every process) and ``trainer.pt`` (step, epoch, position in the epoch, EMA); it is
 written under a temporary name and renamed when complete, every ``checkpoint_every`` steps and
 at exit. ``<out>/generator.pt`` (config + generator weights, the EMA when there is one) is what
-``python -m vid2vid generate`` reads. Only the main process writes files.
+``python -m vid2vid generate`` reads; ``train.snapshot_every`` also keeps copies of it along the
+way (``<out>/snapshots/step_<N>.pt``, to see how quality grows). Only the main process writes files.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def build_dataset(cfg: Config, split: str = "train", training: bool = True,
     return VideoFolderDataset(
         d.root, split=split, n_frames=n_frames or cfg.train.n_frames_start, label_nc=d.label_nc,
         input_nc=d.input_nc, use_instance=d.use_instance, load_flow=d.flow_source == "folder",
+        load_occlusion=training and cfg.loss.mask_target == "occlusion" and cfg.loss.lambda_mask > 0,
         load_size=(d.height, d.width), crop_size=crop, scale_range=scale, flip=d.flip and training,
         max_stride=d.max_t_step if training else None, training=training, seed=cfg.train.seed,
     )
@@ -147,12 +149,14 @@ class Trainer:
         self.ema = EMA(self.G, t.ema_decay) if t.ema_decay > 0 else None
 
         lr_G, lr_D, betas = t.lr, t.lr, (t.beta1, t.beta2)
-        if t.ttur:
+        if t.ttur:  # the reference's TTUR changes G's and D_I's rates; D_V keeps the base rate
             lr_G, lr_D, betas = t.lr / 2, t.lr * 2, (0.0, 0.9)
-        self.base_lr = {"G": lr_G, "D": lr_D}
-        d_params = list(self.D_I.parameters()) + (list(self.D_V.parameters()) if self.D_V is not None else [])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_G, betas=betas)
-        self.opt_D = torch.optim.Adam(d_params, lr=lr_D, betas=betas)
+        d_groups = [{"params": list(self.D_I.parameters()), "base_lr": lr_D}]
+        if self.D_V is not None:
+            d_groups.append({"params": list(self.D_V.parameters()), "base_lr": t.lr})
+        self.opt_G = torch.optim.Adam([{"params": list(self.G.parameters()), "base_lr": lr_G}], lr=lr_G,
+                                      betas=betas)
+        self.opt_D = torch.optim.Adam([{**g, "lr": g["base_lr"]} for g in d_groups], lr=lr_D, betas=betas)
 
         self.dataset = build_dataset(cfg, "train", training=True)
         per_process = max(1, t.batch_size // self.acc.num_processes)
@@ -267,7 +271,8 @@ class Trainer:
             h0 = max(0, c0 - context)
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
                       fake=torch.cat([fake[:, h0:c0], gen["x"]], 1), flow=flow[:, h0:c1],
-                      flow_valid=flow_valid[:, h0:c1], gen=gen, history=c0 - h0)
+                      flow_valid=flow_valid[:, h0:c1], gen=gen, history=c0 - h0,
+                      occlusion=batch["occlusion"][:, h0:c1] if "occlusion" in batch else None)
             # G's step reads the plain discriminators (same weights on every process), frozen:
             # no D gradients are computed and D's DDP reducer sees one forward per backward.
             with _frozen(self.D_I, self.D_V):
@@ -296,9 +301,9 @@ class Trainer:
         if hasattr(self.loader, "set_epoch"):
             self.loader.set_epoch(epoch)
         f = lr_factor(epoch, t.niter, t.niter_decay)
-        for opt, key in ((self.opt_G, "G"), (self.opt_D, "D")):
+        for opt in (self.opt_G, self.opt_D):
             for group in opt.param_groups:
-                group["lr"] = self.base_lr[key] * f
+                group["lr"] = group["base_lr"] * f
         G = self.acc.unwrap_model(self.seqG).G
         if G.n_scales > 1 and t.coarse_checkpoint:
             G.freeze_coarse(coarse_frozen(epoch, 0, t.niter_fix_global))
@@ -349,6 +354,10 @@ class Trainer:
                 if self.step % max(1, t.checkpoint_every) == 0:
                     self.save_checkpoint()
                     last_saved = self.step
+                if t.snapshot_every and self.step % t.snapshot_every == 0 and acc.is_main_process:
+                    G = self.ema.shadow if self.ema is not None else acc.unwrap_model(self.seqG).G
+                    snapshot = self.out / "snapshots" / f"step_{self.step:08d}.pt"
+                    export_generator(snapshot, self.cfg, G, self.step)
                 if self._done():
                     break
             else:

@@ -1,0 +1,167 @@
+"""Train the pretrained CPU models: vid2vid and the per-frame baseline on the synthetic videos.
+
+    python reproduce/pretrain.py                  # both models, side by side, one thread each
+    python reproduce/pretrain.py --stage evaluate # measure what is trained (snapshots included)
+
+Both use the ``synthetic`` preset (64 x 128, ~4 px/frame motion) on ``--sequences`` training videos
+of seed 0 and the same number of steps (learning rate constant for 60 % of them, then decayed
+linearly to zero); the per-frame model is
+``reproduce/configs/tables/pix2pixHD.yaml`` (no previous frames, no flow, ``D_I`` only). Every
+``--snapshot-every`` steps a copy of the generator is kept, and at the end every snapshot is
+measured on fresh test videos (seed 1) with :func:`vid2vid.quality.evaluate_generator`, to show
+where quality stops improving. The final generators are copied to ``reproduce/pretrained/``
+(``synthetic_vid2vid.pt``, ``synthetic_per_frame.pt``, the ``generator.pt`` format that
+``python -m vid2vid generate`` reads) with ``README.md`` (their metrics, the command, the machine,
+the training time), ``metrics.json``, both training logs and a picture of their frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "reproduce"))
+
+MODELS = {  # name -> (file in reproduce/pretrained, train.py arguments)
+    "vid2vid": ("synthetic_vid2vid.pt", ["--preset", "synthetic"]),
+    "per_frame": ("synthetic_per_frame.pt", ["--config", "reproduce/configs/tables/pix2pixHD.yaml"]),
+}
+KEYS = ["l1", "l1_drift", "checkerboard", "warping_error", "flicker", "flow_epe", "mask_auc"]
+
+
+def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int, data_root: str,
+          overrides: list[str]) -> dict[str, float]:
+    from parallel import train_parallel
+
+    # one epoch is one window of every training video; the learning rate stays constant for the
+    # first 60 % of the epochs and decays linearly to zero over the rest, ending with the steps
+    epochs = math.ceil(steps / sequences)
+    constant = max(1, round(0.6 * epochs))
+    common = [f"data.root={data_root}", f"data.synthetic_sequences={sequences}",
+              f"train.niter={constant}", f"train.niter_decay={max(1, epochs - constant)}",
+              f"train.snapshot_every={snapshot_every}", "train.checkpoint_every=100",
+              "train.log_every=10", "train.sample_every=0", *overrides, "--max-steps", str(steps)]
+    return train_parallel({name: [*args, *common] for name, (_, args) in MODELS.items()}, runs, jobs)
+
+
+def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> dict:
+    import torch
+    from quality import ensure_eval_data
+
+    from vid2vid.quality import evaluate_generator, format_report, frame_strip, load_test_videos
+    from vid2vid.training.trainer import load_generator
+
+    results: dict[str, dict] = {}
+    finals: dict[str, dict] = {}
+    videos = None
+    for name in MODELS:
+        files = sorted((runs / name / "snapshots").glob("step_*.pt")) + [runs / name / "generator.pt"]
+        results[name] = {}
+        for f in files:
+            torch.manual_seed(0)
+            cfg, G, step = load_generator(f)
+            if videos is None:
+                videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, eval_root))
+            report = evaluate_generator(G, cfg, videos)
+            outputs = report.pop("_outputs")
+            results[name][str(step)] = report
+            if f.name == "generator.pt":
+                finals[name] = outputs[0]
+                print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
+    T = videos[0]["image"].shape[0]
+    frame_strip(videos[0], finals, [0, 5, T // 2, T - 1], out / "frames.png")
+    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def write_readme(out: Path, results: dict, seconds: dict, command: str, steps: int, sequences: int) -> None:
+    def fmt(r: dict, key: str) -> str:
+        if key not in r:
+            return "-"
+        real = r.get(f"real_{key}")
+        return f"{r[key]:.4f}" + (f" ({r[key] / real:.2f}x real)" if real else "")
+
+    lines = []
+    for name, per_step in results.items():
+        for step, r in sorted(per_step.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {name} | {step} | " + " | ".join(fmt(r, k) for k in KEYS) + " |")
+    final = {name: per_step[max(per_step, key=int)] for name, per_step in results.items()}
+    v, p = final["vid2vid"], final["per_frame"]
+    ratios = (f"vid2vid / per-frame: warping error {v['warping_error'] / p['warping_error']:.2f}x, "
+              f"L1 {v['l1'] / p['l1']:.2f}x, checkerboard {v['checkerboard'] / p['checkerboard']:.2f}x; "
+              f"vid2vid / real video: warping error {v['warping_error'] / v['real_warping_error']:.2f}x, "
+              f"checkerboard {v['checkerboard'] / v['real_checkerboard']:.2f}x.")
+    times = ", ".join(f"{n} {s / 60:.0f} min" for n, s in seconds.items()) or "see the logs"
+    text = f"""# Pretrained CPU models on the synthetic street videos
+
+`synthetic_vid2vid.pt` (vid2vid, the `synthetic` preset) and `synthetic_per_frame.pt` (the per-frame
+baseline, `reproduce/configs/tables/pix2pixHD.yaml`), in the `generator.pt` format:
+
+```bash
+python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.pt \\
+    --input data/synthetic/test_A/seq_0000 --real data/synthetic/test_B/seq_0000 --side-by-side --out v.mp4
+```
+
+Made by `{command}` on {platform.processor() or platform.machine()} ({platform.system()}): {steps} steps each
+on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, both at once
+(training time: {times}; logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`).
+Measured on {final['vid2vid']['sequences']} fresh test videos (seed 1) of 30 frames, generated as
+inference does (first frame from the labels, each output fed back); in brackets the ratio to the
+real video's value on the same videos. The metrics are those of `reproduce/quality.py`.
+
+{ratios}
+
+![frames 0, 5, 15, 29: labels | vid2vid frame, flow, mask | per-frame | real](frames.png)
+
+| model | step | {' | '.join(KEYS)} |
+|---|---|{'---|' * len(KEYS)}
+""" + "\n".join(lines) + "\n"
+    (out / "README.md").write_text(text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", choices=["all", "train", "evaluate"], default="all")
+    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--sequences", type=int, default=48, help="synthetic training videos")
+    p.add_argument("--snapshot-every", type=int, default=400)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--runs", default="runs/pretrain")
+    p.add_argument("--out", default="reproduce/pretrained")
+    p.add_argument("--eval-sequences", type=int, default=8)
+    p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
+    p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
+    args = p.parse_args(argv)
+    runs, out = Path(args.runs), Path(args.out)
+    command = "python " + " ".join(["reproduce/pretrain.py", *(argv if argv is not None else sys.argv[1:])])
+    seconds: dict[str, float] = {}
+    if args.stage in ("all", "train"):
+        t0 = time.time()
+        data_root = args.data_root or f"data/pretrain_synthetic{args.sequences}"
+        seconds = train(runs, args.steps, args.sequences, args.snapshot_every, args.jobs, data_root,
+                        args.overrides)
+        print(f"trained in {(time.time() - t0) / 60:.1f} min")
+    if args.stage in ("all", "evaluate"):
+        out.mkdir(parents=True, exist_ok=True)
+        for name, (file, _) in MODELS.items():
+            shutil.copyfile(runs / name / "generator.pt", out / file)
+            shutil.copyfile(runs / name / "log.jsonl", out / f"log_{name}.jsonl")
+            done = runs / name / "done"
+            if not seconds and done.is_file():
+                seconds[name] = float(done.read_text().split()[0])
+        results = evaluate(runs, out, args.eval_sequences, Path(args.eval_root) if args.eval_root else None)
+        write_readme(out, results, seconds, command, args.steps, args.sequences)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

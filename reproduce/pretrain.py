@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import shutil
 import sys
 import time
@@ -48,6 +47,13 @@ def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int
               f"train.niter={constant}", f"train.niter_decay={max(1, epochs - constant)}",
               f"train.snapshot_every={snapshot_every}", "train.checkpoint_every=100",
               "train.log_every=10", "train.sample_every=0", *overrides, "--max-steps", str(steps)]
+    # both models read the same videos: make them once, before the processes start
+    from quality import ensure_train_data
+
+    from vid2vid.config import get_preset
+
+    settings = [c for c in common if "=" in c and not c.startswith("-")]
+    ensure_train_data(get_preset("synthetic").override(settings))
     return train_parallel({name: [*args, *common] for name, (_, args) in MODELS.items()}, runs, jobs)
 
 
@@ -98,6 +104,8 @@ def write_readme(out: Path, results: dict, seconds: dict, command: str, steps: i
               f"L1 {v['l1'] / p['l1']:.2f}x, checkerboard {v['checkerboard'] / p['checkerboard']:.2f}x; "
               f"vid2vid / real video: warping error {v['warping_error'] / v['real_warping_error']:.2f}x, "
               f"checkerboard {v['checkerboard'] / v['real_checkerboard']:.2f}x.")
+    from quality import machine
+
     times = ", ".join(f"{n} {s / 60:.0f} min" for n, s in seconds.items()) or "see the logs"
     text = f"""# Pretrained CPU models on the synthetic street videos
 
@@ -109,7 +117,7 @@ python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.p
     --input data/synthetic/test_A/seq_0000 --real data/synthetic/test_B/seq_0000 --side-by-side --out v.mp4
 ```
 
-Made by `{command}` on {platform.processor() or platform.machine()} ({platform.system()}): {steps} steps each
+Made by `{command}` on {machine()}: {steps} steps each
 on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, both at once
 (training time: {times}; logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`).
 Measured on {final['vid2vid']['sequences']} fresh test videos (seed 1) of 30 frames, generated as

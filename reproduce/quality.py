@@ -34,7 +34,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                 ["model.upsample=transposed", "loss.mask_target=confidence", "data.synthetic_motion=4"]),
     "resize": ("+ nearest-resize + convolution decoders instead of transposed convolutions",
                ["model.upsample=resize", "loss.mask_target=confidence", "data.synthetic_motion=4"]),
-    "occlusion-mask": ("+ the mask learns the true occlusion (cross-entropy; the synthetic preset)",
+    "occlusion-mask": ("+ the mask learns the true occlusion (cross-entropy; loss.mask_target=occlusion)",
                        ["model.upsample=resize", "loss.mask_target=occlusion", "data.synthetic_motion=4"]),
     "per-frame": ("the per-frame baseline (pix2pixHD: no previous frames, no flow, D_I only), same data",
                   ["--config", "reproduce/configs/tables/pix2pixHD.yaml", "model.upsample=resize",
@@ -80,7 +80,8 @@ def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root
     if picture is not None:
         T = videos[0]["image"].shape[0]
         frame_strip(videos[0], {"model": outputs[0]}, [0, 5, T // 2, T - 1], picture)
-    report.update(step=step, eval_root=str(root), checkpoint=str(checkpoint))
+    shown = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root
+    report.update(step=step, eval_root=str(shown), checkpoint=str(checkpoint))
     return report
 
 
@@ -135,13 +136,23 @@ def ensure_train_data(cfg) -> None:
     ensure_synthetic_data(cfg, True)
 
 
+def machine() -> str:
+    """The CPU, the number of cores and the torch version, for the reports."""
+    from vid2vid.machine import describe_machine
+
+    m = describe_machine()
+    return (f"{m['cpu']} ({platform.machine()}, {m['cpu_count']} cores, torch {m['torch']}, "
+            f"{platform.system()})")
+
+
 def write_table(results: Path, command: str) -> None:
-    rows = []
+    rows, n_seq = [], 0
     for name, (what, _) in VARIANTS.items():
         f = results / f"{name}.json"
         if not f.is_file():
             continue
         r = json.loads(f.read_text())
+        n_seq = r["sequences"]
 
         def cell(key: str, r=r) -> str:
             if key not in r:
@@ -153,16 +164,16 @@ def write_table(results: Path, command: str) -> None:
         rows.append(f"| {name} | {r['step']} | " + " | ".join(cell(k) for k in KEYS) + f" | {epe} | {what} |")
     text = f"""# What makes the frames look right: the quality investigation
 
-Produced by `{command}` on {platform.processor() or platform.machine()} ({platform.system()}), one
-thread per training process. Each variant: the `synthetic` preset (64 x 128) plus the overrides in
-`reproduce/quality.py`, trained from scratch for the steps shown, then rolled out over
-{json.loads((results / next(iter(p.name for p in results.glob('*.json')))).read_text())['sequences']}
-test sequences of 30 frames of a seed training never saw (first frame from the labels, every output
-fed back). In brackets: the ratio to the real video's value on the same sequences.
+Produced by `{command}` on {machine()}, one thread per training process (two at a time). Each
+variant: the `synthetic` preset (64 x 128) plus the overrides in `reproduce/quality.py`, trained from
+scratch for the steps shown, then rolled out over {n_seq} test sequences of 30 frames of a seed
+training never saw (first frame from the labels, every output fed back). In brackets: the ratio to
+the real video's value on the same sequences.
 
 - `l1`: mean |generated - real| in [-1, 1] units; `l1_drift`: L1 of the last 10 frames over the first 10.
 - `checkerboard`: mean response to the 2x2 filter [[1, -1], [-1, 1]] / 4 (grid artefacts).
-- `warping_error`: |x_t - warp(x_t-1, true flow)| on visible pixels; `flicker`: change in static regions.
+- `warping_error`: |x_t - warp(x_t-1, true flow)| on visible pixels; `flicker`: change in static
+  regions (none at 4x motion: the camera never stops, so `-`).
 - `flow_epe`: end-point error (pixels) of the predicted flow on visible pixels; beside it, a zero
   flow's and OpenCV DIS's (run on the real frames) on the same pixels.
 - `mask_auc`: ROC AUC of the occlusion mask against the true occlusion (0.5 = chance).
@@ -215,6 +226,11 @@ def main(argv=None) -> int:
         data = f"data.root={args.data_root}/quality_train_motion{motion_of(extra):g}"
         models[name] = [*extra, data, f"train.niter={10**6}", "train.sample_every=0", *args.overrides,
                         "--max-steps", str(args.steps)]
+    from vid2vid.config import get_preset
+
+    for name in args.variants:  # the training videos, once per motion, before the processes start
+        extra = [a for a in models[name] if "=" in a and not a.startswith("-")]
+        ensure_train_data(get_preset("synthetic").override([a for a in extra if a.startswith("data.")]))
     t0 = time.time()
     seconds = train_parallel(models, runs, args.jobs)
     for name in args.variants:

@@ -50,3 +50,12 @@ def test_quality_investigation_trains_variants_and_tables_them(tmp_path):
     reference = json.loads((results / "reference.json").read_text())
     assert reference["real_checkerboard"] > 0 and "mask_auc" in reference
     assert (results / "per-frame.png").stat().st_size > 0
+
+
+def test_dv_norm_study_writes_every_run_with_the_batch_norm_split_and_mixed_scores(tmp_path):
+    run("reproduce/dv_norm.py", "--steps", "4", "--eval-every", "2", "--seeds", "0", "--norms", "none",
+        "batch", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "results.json").read_text())
+    text = json.dumps(results)
+    assert '"none"' in text and '"batch"' in text and "mixed" in text
+    assert "| none | 0 |" in (tmp_path / "README.md").read_text()

@@ -117,6 +117,10 @@ def test_sigkill_mid_training_then_resume_loses_no_checkpoint_interval(tiny_data
     logged = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert logged[-1] == 40 or max(logged) <= 40
     assert latest_checkpoint(out / "checkpoints").name == "step_00000040"
+    # the run tells its result: where the sample video is, and the temporal metrics beside the real video's
+    assert f"sample video (labels | generated | real): {out / 'samples' / 'step_00000040.mp4'}" in res.stdout
+    report = res.stdout[res.stdout.index("on the 1 test videos"):]
+    assert "warping_error" in report and "(real video" in report and "flow_epe" in report
 
 
 @pytest.mark.slow

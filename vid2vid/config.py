@@ -547,7 +547,6 @@ def _synthetic() -> Config:
     c.model.ndf, c.model.n_layers_D = 16, 3
     # No VGG: its ImageNet weights cannot be downloaded offline, and VGG19 costs more than G here.
     c.loss.lambda_vgg, c.loss.vgg_weights = 0.0, "none"
-    c.loss.mask_target = "occlusion"  # the synthetic data knows every pixel's occlusion
     c.train.niter, c.train.niter_decay = 10, 10
     c.train.n_frames_start, c.train.n_frames_total, c.train.niter_step = 4, 16, 5
     c.train.checkpoint_every, c.train.log_every = 100, 5

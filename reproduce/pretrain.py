@@ -83,8 +83,23 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> d
                 print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
     T = videos[0]["image"].shape[0]
     frame_strip(videos[0], finals, [0, 5, T // 2, T - 1], out / "frames.png")
+    write_sample(videos[0], finals, out / "sample.gif")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def write_sample(video: dict, finals: dict[str, dict], path: Path) -> None:
+    """An animated GIF of one test video: labels | per-frame | vid2vid | real, enlarged 2x."""
+    import numpy as np
+
+    from vid2vid.video import VideoWriter, label_to_color, side_by_side
+
+    with VideoWriter(path, fps=8) as writer:
+        for t in range(video["image"].shape[0]):
+            labels = label_to_color(video["label_ids"][t, 0].numpy())
+            panel = side_by_side(labels, finals["per_frame"]["x"][t], finals["vid2vid"]["x"][t],
+                                 video["image"][t], gap=2)
+            writer.write(np.repeat(np.repeat(panel, 2, 0), 2, 1))
 
 
 def write_readme(out: Path, results: dict, seconds: dict, command: str, steps: int, sequences: int) -> None:
@@ -125,6 +140,8 @@ inference does (first frame from the labels, each output fed back); in brackets 
 real video's value on the same videos. The metrics are those of `reproduce/quality.py`.
 
 {ratios}
+
+![a test video: labels | per-frame | vid2vid | real](sample.gif)
 
 ![frames 0, 5, 15, 29: labels | vid2vid frame, flow, mask | per-frame | real](frames.png)
 

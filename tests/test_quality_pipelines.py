@@ -37,6 +37,7 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     readme = (out / "README.md").read_text()
     assert "vid2vid / per-frame: warping error" in readme and "| per_frame | 2 |" in readme
     assert (out / "frames.png").stat().st_size > 0 and (out / "log_vid2vid.jsonl").is_file()
+    assert (out / "sample.gif").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -224,3 +224,6 @@ def test_synth_command_writes_the_layout(tmp_path, capsys):
     assert main(args) == 1  # refuses to write over it ...
     assert "not empty" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0  # ... unless asked
+    assert main(args + ["--overwrite", "--motion", "4"]) == 0  # the synthetic preset's faster videos
+    config = json.loads((out / "synthetic.json").read_text())["config"]
+    assert (config["camera_speed"], config["car_speed"], config["person_speed"]) == (6.0, 10.0, 0.6)

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     parser.add_argument("--objects", type=int, default=None,
                         help="cars + people per sequence (default 6): the foreground density")
+    parser.add_argument("--motion", type=float, default=1.0,
+                        help="multiply the camera and car speeds (default 1; the synthetic preset uses 4)")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = SyntheticConfig(height=args.height, width=args.width, frames=args.frames,
                                  **({} if args.objects is None else {"objects": args.objects}))
+        config = config.with_motion(args.motion)
         root = write_dataset(args.out, args.sequences, n_test, seed=args.seed, config=config,
                              overwrite=args.overwrite, progress=not args.quiet)
     except (FileExistsError, NotADirectoryError, ValueError, TypeError) as err:

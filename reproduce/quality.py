@@ -57,10 +57,13 @@ def ensure_eval_data(cfg, sequences: int, root: Path | None = None) -> Path:
 
     motion = cfg.data.synthetic_motion
     root = (Path(root) if root is not None else REPO / "data") / f"quality_eval_motion{motion:g}"
-    if not (root / "test_A").is_dir():
+    from vid2vid.data.layout import list_sequences
+
+    have = len(list_sequences(root / "test_A")) if (root / "test_A").is_dir() else 0
+    if have != sequences:  # sequence i is the same whatever the count, so a rewrite only adds or drops
         write_dataset(root, n_train=0, n_test=sequences, frames=cfg.data.synthetic_frames,
                       height=cfg.data.height, width=cfg.data.width, seed=1,
-                      config=SyntheticConfig().with_motion(motion), progress=False)
+                      config=SyntheticConfig().with_motion(motion), progress=False, overwrite=True)
     return root
 
 

@@ -1,23 +1,30 @@
 """``python -m vid2vid <command>``: the command-line entry point.
 
-Each command lives in ``vid2vid/commands/<name>.py`` with ``add_arguments(parser)`` and
-``run(args)``; only the chosen command's module is imported, so ``--help`` is instant.
+Each command is a module of ``vid2vid/commands/`` with ``add_arguments(parser)`` and ``run(args)``,
+listed in :data:`COMMANDS`. Errors in what the user gave (a configuration, a dataset, a path, a
+value) end the command with one line ``error: <message>`` on stderr and exit status 2, as
+argparse does for bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from types import ModuleType
+
+from vid2vid.commands import flow, generate, preview, summary, synth
 
 # name: (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("vid2vid.commands.synth", "generate the built-in synthetic street-video dataset"),
-    "preview": ("vid2vid.commands.preview", "render a dataset sequence as a side-by-side video"),
-    "flow": ("vid2vid.commands.flow", "precompute optical flow for a dataset folder (_flow layout)"),
-    "summary": ("vid2vid.commands.summary", "print the parameter counts of a preset's networks"),
-    "generate": ("vid2vid.commands.generate", "turn a folder of label maps into a video with a generator"),
+COMMANDS: dict[str, tuple[ModuleType, str]] = {
+    "synth": (synth, "generate the built-in synthetic street-video dataset"),
+    "preview": (preview, "render a dataset sequence as a side-by-side video"),
+    "flow": (flow, "precompute optical flow for a dataset folder (_flow layout)"),
+    "summary": (summary, "print the parameter counts of a preset's networks"),
+    "generate": (generate, "turn a folder of label maps into a video with a generator"),
 }
+
+# vid2vid.config.ConfigError and vid2vid.data.DataError are ValueErrors.
+USER_ERRORS = (ValueError, FileNotFoundError)
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -37,12 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         _top_parser().parse_args(argv[:1] or ["--help"])
         return 2
     name = argv[0]
-    module_name, help_text = COMMANDS[name]
-    module = importlib.import_module(module_name)
+    module, help_text = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"python -m vid2vid {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    result = module.run(args)
+    try:
+        result = module.run(args)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -139,7 +140,7 @@ class TrainConfig:
     niter_decay: int = 10  # epochs of linear decay to zero after niter
     n_frames_start: int = 6  # frames per training sequence at the start (reference --n_frames_total)
     n_frames_total: int = 30  # cap of the temporal curriculum (Cityscapes snippets have 30 frames)
-    niter_step: int = 5  # the sequence length doubles every niter_step epochs
+    niter_step: int = 5  # the sequence length doubles every niter_step epochs; 0 = n_frames_total at once
     chunk_length: int = 2  # frames per forward/backward (truncated BPTT; reference max_frames_per_gpu)
     niter_fix_global: int = 0  # epochs the coarser scales stay frozen after a finer scale is added
     real_first_frames: bool = False  # True: real first L frames given (reference); False: G makes them
@@ -177,12 +178,14 @@ class Config:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "config") -> Config:
         """Build from a nested dict. Keys that are absent keep the value of the preset named by
-        ``d["preset"]`` (or the defaults); unknown keys and wrongly typed values raise
-        :class:`ConfigError`."""
+        ``d["preset"]`` (or the defaults); an unknown preset name, unknown keys and wrongly typed or
+        out-of-range values raise :class:`ConfigError` naming ``where``."""
         if not isinstance(d, Mapping):
             raise ConfigError(f"{where}: expected a mapping of sections, got {type(d).__name__}")
         name = d.get("preset", None)
-        base = get_preset(name) if name in PRESETS else Config()
+        if name is not None and not (isinstance(name, str) and name in PRESETS):
+            raise ConfigError(f"{where}: {_unknown_preset(name)}")
+        base = Config() if name is None else get_preset(name)
         flat = dict(_flatten(d))
         return apply_overrides(base, flat, where=where)
 
@@ -192,7 +195,10 @@ class Config:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: config file not found")
         with open(path, encoding="utf-8") as f:
-            d = yaml.safe_load(f) or {}
+            try:
+                d = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{path}: not valid YAML ({err})") from None
         return cls.from_dict(d, where=str(path))
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -218,19 +224,22 @@ class Config:
         return apply_overrides(self, pairs, where="override")
 
     def validate(self) -> Config:
-        """Check combinations that single field types cannot express; returns self."""
+        """Check the ranges and combinations that field types cannot express; returns self."""
         d, m, t = self.data, self.model, self.train
         positive = {
             "model.ngf": m.ngf, "model.n_scales": m.n_scales,
             "model.ndf": m.ndf, "model.num_D": m.num_D, "model.n_frames_D": m.n_frames_D,
             "data.height": d.height, "data.width": d.width, "data.max_t_step": d.max_t_step,
             "train.batch_size": t.batch_size, "train.chunk_length": t.chunk_length,
-            "train.keep_checkpoints": t.keep_checkpoints,
+            "train.keep_checkpoints": t.keep_checkpoints, "train.checkpoint_every": t.checkpoint_every,
+            "train.log_every": t.log_every, "data.synthetic_frames": d.synthetic_frames,
             "train.n_frames_start": t.n_frames_start, "train.n_frames_total": t.n_frames_total,
         }
         for key, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{key} must be >= 1, got {value}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset: {_unknown_preset(self.preset)}")
         if m.n_prev == 0 and m.use_flow:
             raise ConfigError("model.n_prev = 0 (a per-frame generator) has no previous frame to warp: "
                               "set model.use_flow=false")
@@ -241,10 +250,34 @@ class Config:
             "model.n_blocks_local": m.n_blocks_local, "model.n_layers_D": m.n_layers_D,
             "model.n_temporal_scales": m.n_temporal_scales, "data.label_nc": d.label_nc,
             "data.crop_height": d.crop_height, "data.crop_width": d.crop_width,
+            "data.num_workers": d.num_workers, "data.synthetic_sequences": d.synthetic_sequences,
+            "train.niter": t.niter, "train.niter_decay": t.niter_decay, "train.niter_step": t.niter_step,
+            "train.niter_fix_global": t.niter_fix_global, "train.snapshot_every": t.snapshot_every,
+            "train.sample_every": t.sample_every,
         }
         for key, value in non_negative.items():
             if value < 0:
                 raise ConfigError(f"{key} must be >= 0, got {value}")
+        if t.niter + t.niter_decay < 1:
+            raise ConfigError(f"train.niter + train.niter_decay must be >= 1 epoch, got {t.niter} + "
+                              f"{t.niter_decay}")
+        if not 0 <= t.seed < 2**32:
+            raise ConfigError(f"train.seed must lie in [0, 2^32 - 1], got {t.seed}")
+        for key, value in {"train.lr": t.lr, "model.flow_scale": m.flow_scale}.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{key} must be a finite number > 0, got {value}")
+        non_negative_floats = {
+            "loss.lambda_feat": self.loss.lambda_feat, "loss.lambda_vgg": self.loss.lambda_vgg,
+            "loss.lambda_flow": self.loss.lambda_flow, "loss.lambda_warp": self.loss.lambda_warp,
+            "loss.lambda_temporal": self.loss.lambda_temporal, "loss.lambda_mask": self.loss.lambda_mask,
+            "data.synthetic_motion": d.synthetic_motion,
+        }
+        for key, value in non_negative_floats.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{key} must be a finite number >= 0, got {value}")
+        for key, value in {"train.beta1": t.beta1, "train.beta2": t.beta2}.items():
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"{key} must lie in [0, 1), got {value}")
         if d.label_nc == 0 and d.input_nc < 1:
             raise ConfigError(f"data.input_nc must be >= 1 when data.label_nc == 0, got {d.input_nc}")
         if m.use_fg_prior:
@@ -376,22 +409,25 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 def apply_overrides(cfg: Config, overrides: Mapping[str, Any], where: str = "override") -> Config:
     """A validated copy of ``cfg`` with ``{"section.key": value}`` applied.
 
-    Unknown keys raise :class:`ConfigError` naming close matches; values of the wrong type raise
-    :class:`ConfigError` naming the key, the expected type and the value (an int is accepted for a
-    float field).
+    Unknown keys raise :class:`ConfigError` naming close matches; values of the wrong type or out
+    of range raise :class:`ConfigError` naming the key, what is expected and the value (an int is
+    accepted for a float field). Every message starts with ``where`` (a file name, "override").
     """
     types_ = _field_types()
     out = copy.deepcopy(cfg)
-    for key, value in overrides.items():
-        if key not in types_:
-            raise ConfigError(f"{where}: unknown config key {key!r}{_suggest(key, types_)}")
-        value = _coerce(key, value, types_[key])
-        if key == "preset":
-            out.preset = value
-            continue
-        section, name = key.split(".", 1)
-        setattr(getattr(out, section), name, value)
-    return out.validate()
+    try:
+        for key, value in overrides.items():
+            if key not in types_:
+                raise ConfigError(f"unknown config key {key!r}{_suggest(key, types_)}")
+            value = _coerce(key, value, types_[key])
+            if key == "preset":
+                out.preset = value
+                continue
+            section, name = key.split(".", 1)
+            setattr(getattr(out, section), name, value)
+        return out.validate()
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _suggest(key: str, known: Iterable[str]) -> str:
@@ -568,8 +604,12 @@ PRESETS: dict[str, Callable[[], Config]] = {
 
 def get_preset(name: str) -> Config:
     """A fresh, validated copy of the named preset (see ``PRESETS``)."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(str(name), PRESETS, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ConfigError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}{hint}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(_unknown_preset(name))
     return PRESETS[name]().validate()
+
+
+def _unknown_preset(name: Any) -> str:
+    close = difflib.get_close_matches(str(name), PRESETS, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    return f"unknown preset {name!r}; expected one of {sorted(PRESETS)}{hint}"

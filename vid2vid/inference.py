@@ -142,10 +142,14 @@ def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out
                    device: str | torch.device = "cpu") -> tuple[Path, int]:
     """Generate the video of a label folder and write it (``.mp4`` H.264, ``.gif``, or a folder of
     PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side.
+    A video or GIF replaces ``out`` only when complete (see :class:`~vid2vid.video.VideoWriter`).
     Returns the path and the number of frames."""
     from itertools import islice
 
     from vid2vid.video import VideoWriter
+
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 (or None for all frames), got {max_frames}")
 
     stream = read_input_frames(cfg, labels_dir, inst_dir=inst_dir, real_dir=real_dir)
     if max_frames is not None:

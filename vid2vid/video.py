@@ -7,10 +7,15 @@ streams to disk in constant memory::
     with VideoWriter("out.mp4", fps=10) as video:
         for frame in generate(...):
             video.write(frame)
+
+A video or GIF appears at its path only when complete: it is written beside it under a hidden
+temporary name and renamed into place, so a run that fails halfway leaves an earlier file as it was.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -120,14 +125,19 @@ class VideoWriter:
             named by the pattern (``frame_%04d.png`` or ``frame_{:04d}.png``; a plain
             ``frame.png`` becomes ``frame_000000.png``, ...). Any other path (no suffix): a folder
             of ``000000.png``, ``000001.png``, ...
-        fps: frames per second (MP4, GIF).
+        fps: frames per second (MP4, GIF), a finite number > 0.
         crf: H.264 constant rate factor (0 lossless .. 51 worst; 18 is visually lossless).
 
-    All frames must have the size of the first.
+    All frames must have the size of the first. MP4 and GIF files are written to ``.<name>.partial
+    <suffix>`` in the same folder (the suffix chooses the container) and renamed to ``path`` by
+    :meth:`close`; :meth:`abort`, or an exception inside the ``with`` block, removes that temporary
+    and leaves whatever was at ``path`` untouched. PNG frames are written in place.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 10, crf: int = 18) -> None:
         self.path = Path(path)
+        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
+            raise ValueError(f"{self.path}: fps must be a finite number > 0, got {fps!r}")
         self.fps = fps
         self.crf = crf
         suffix = self.path.suffix.lower()
@@ -146,6 +156,8 @@ class VideoWriter:
         else:
             raise ValueError(f"{self.path}: unsupported video suffix {suffix!r}; expected one of "
                              f"{VIDEO_SUFFIXES + ('.gif', '.png')} or a folder path")
+        self._partial = (self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+                         if self.kind != "png" else None)
         self.count = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the frames given
         self._container = self._stream = None
@@ -158,17 +170,14 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:  # finish what was written, without hiding the error that stopped the writing
-            try:
-                self.close()
-            except Exception:
-                pass
+        else:
+            self.abort()
 
     def _open_video(self, h: int, w: int) -> None:
         import av
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.path), mode="w")
+        self._container = av.open(str(self._partial), mode="w")
         self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
         self._stream.width, self._stream.height = w + w % 2, h + h % 2
         self._stream.pix_fmt = "yuv420p"
@@ -210,22 +219,40 @@ class VideoWriter:
         self.count += 1
 
     def close(self) -> None:
-        """Finish the file (flush the encoder / write the GIF). Idempotent."""
+        """Finish the file (flush the encoder / write the GIF) and move it to ``path``. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self.kind == "video" and self._container is not None:
-            for packet in self._stream.encode(None):  # flush delayed frames
-                self._container.mux(packet)
-            self._container.close()
-        elif self.kind == "gif" and self._gif:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            first, rest = self._gif[0], self._gif[1:]
-            first.save(self.path, save_all=True, append_images=rest, duration=round(1000 / self.fps),
-                       loop=0, optimize=False, disposal=1)
-            self._gif = []
-        if self.count == 0:
-            raise ValueError(f"{self.path}: no frames were written")
+        try:
+            if self.kind == "video" and self._container is not None:
+                for packet in self._stream.encode(None):  # flush delayed frames
+                    self._container.mux(packet)
+                self._container.close()
+            elif self.kind == "gif" and self._gif:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                first, rest = self._gif[0], self._gif[1:]
+                first.save(self._partial, save_all=True, append_images=rest, duration=round(1000 / self.fps),
+                           loop=0, optimize=False, disposal=1)
+                self._gif = []
+            if self.count == 0:
+                raise ValueError(f"{self.path}: no frames were written")
+            if self._partial is not None:
+                os.replace(self._partial, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop without finishing: remove the temporary file, leave ``path`` as it was."""
+        self._closed = True
+        self._gif = []
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:
+                pass
+        if self._partial is not None:
+            self._partial.unlink(missing_ok=True)
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | torch.Tensor], fps: float = 10,

@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
 import torch
+
+
+def fps_value(text: str) -> float:
+    """argparse type of ``--fps``: a finite number of frames per second > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected frames per second > 0, got {text!r}")
+    return value
+
+
+def frame_count(text: str) -> int:
+    """argparse type of ``--max-frames``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,16 +38,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inst", default=None, help="instance maps folder (default: the sibling _inst)")
     parser.add_argument("--real", default=None, help="real frames folder, shown with --side-by-side")
     parser.add_argument("--side-by-side", action="store_true", help="labels | generated | real")
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--fps", type=fps_value, default=10.0, help="frames per second (default 10)")
+    parser.add_argument("--max-frames", type=frame_count, default=None, help="stop after this many frames")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
-def run(args: argparse.Namespace) -> int:
-    from vid2vid.inference import generate_video
+def _load_generator(checkpoint: str):
+    """``load_generator`` whose failures become one-line ValueErrors naming the file."""
     from vid2vid.training.trainer import load_generator
 
-    cfg, G, step = load_generator(args.checkpoint, map_location="cpu")
+    try:
+        return load_generator(checkpoint, map_location="cpu")
+    except RuntimeError as err:
+        if err.__cause__ is not None:  # torch.load could not read the file
+            reason = f"not a loadable checkpoint (torch.load raised {type(err.__cause__).__name__})"
+        else:  # not a generator checkpoint, or weights that do not fit its config
+            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+            reason = reason.removeprefix(f"{checkpoint}: ")
+        reason = reason if len(reason) <= 300 else reason[:300] + " ..."
+        raise ValueError(f"{checkpoint}: {reason}") from err
+
+
+def run(args: argparse.Namespace) -> int:
+    from vid2vid.data.layout import DataError
+    from vid2vid.inference import generate_video
+
+    for flag, folder in (("--input", args.input), ("--inst", args.inst), ("--real", args.real)):
+        if folder is not None and not Path(folder).is_dir():
+            raise DataError(f"{folder}: {flag} folder not found")
+    cfg, G, step = _load_generator(args.checkpoint)
     path, n = generate_video(G, cfg, args.input, args.out, real_dir=args.real, inst_dir=args.inst,
                              side=args.side_by_side, fps=args.fps, max_frames=args.max_frames,
                              device=args.device)

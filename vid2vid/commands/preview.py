@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vid2vid.commands.generate import fps_value, frame_count
 from vid2vid.data.layout import (
     DataError,
     kind_dir,
@@ -38,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", help="train or test (default: train)")
     parser.add_argument("--sequence", default=None, help="sequence folder name (default: the first)")
     parser.add_argument("--out", default="preview.mp4", help=".mp4, .gif, or a folder for PNG frames")
-    parser.add_argument("--fps", type=float, default=10, help="frames per second (default 10)")
-    parser.add_argument("--max-frames", type=int, default=None, help="render at most this many frames")
+    parser.add_argument("--fps", type=fps_value, default=10.0, help="frames per second (default 10)")
+    parser.add_argument("--max-frames", type=frame_count, default=None,
+                        help="render at most this many frames")
 
 
 def _stems(folder: Path, extensions: tuple[str, ...] | None = None) -> dict[str, Path]:

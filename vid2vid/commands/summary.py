@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 PART_NAMES = {
@@ -59,13 +58,9 @@ def _m(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vid2vid.config import ConfigError, get_preset
+    from vid2vid.config import get_preset
 
-    try:
-        cfg = get_preset(args.preset).override(args.overrides)
-    except ConfigError as err:
-        print(f"summary: {err}", file=sys.stderr)
-        return 2
+    cfg = get_preset(args.preset).override(args.overrides)
     counts = count_parameters(cfg)
     if args.json:
         print(json.dumps(counts))

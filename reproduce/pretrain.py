@@ -36,7 +36,7 @@ KEYS = ["l1", "l1_drift", "checkerboard", "warping_error", "flow_epe", "mask_auc
 
 
 def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int, data_root: str,
-          overrides: list[str]) -> dict[str, float]:
+          overrides: list[str], models: list[str] | None = None) -> dict[str, float]:
     from parallel import train_parallel
 
     # one epoch is one window of every training video; the learning rate stays constant for the
@@ -54,7 +54,8 @@ def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int
 
     settings = [c for c in common if "=" in c and not c.startswith("-")]
     ensure_train_data(get_preset("synthetic").override(settings))
-    return train_parallel({name: [*args, *common] for name, (_, args) in MODELS.items()}, runs, jobs)
+    chosen = {name: spec for name, spec in MODELS.items() if models is None or name in models}
+    return train_parallel({name: [*args, *common] for name, (_, args) in chosen.items()}, runs, jobs)
 
 
 def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> dict:
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--sequences", type=int, default=48, help="synthetic training videos")
     p.add_argument("--snapshot-every", type=int, default=400)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=None,
+                   help="train only these (default: both; the evaluate stage needs both trained)")
     p.add_argument("--runs", default="runs/pretrain")
     p.add_argument("--out", default="reproduce/pretrained")
     p.add_argument("--eval-sequences", type=int, default=8)
@@ -174,7 +177,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         data_root = args.data_root or f"data/pretrain_synthetic{args.sequences}"
         seconds = train(runs, args.steps, args.sequences, args.snapshot_every, args.jobs, data_root,
-                        args.overrides)
+                        args.overrides, args.models)
         print(f"trained in {(time.time() - t0) / 60:.1f} min")
         (runs / "command.txt").write_text(command + "\n")
     if args.stage in ("all", "evaluate"):

@@ -148,6 +148,27 @@ def machine() -> str:
             f"{platform.system()})")
 
 
+def pan_table(root: Path, generators: list[Path], videos: int = 8, frames: int = 8) -> str:
+    """Markdown table: the median horizontal flow (pixels per frame) over the first ``frames`` frames
+    of each training video, true and as each generator predicts it when rolled out as inference does."""
+    import torch
+
+    from vid2vid.data.folder import VideoFolderDataset
+    from vid2vid.quality import rollout
+    from vid2vid.training.trainer import load_generator
+
+    data = VideoFolderDataset(root, split="train", n_frames=None, load_flow=True, training=False)
+    clips = [{k: v[:frames] for k, v in data[i].items() if torch.is_tensor(v)} for i in range(videos)]
+    rows = [["true", *(float(c["flow"][1:, 0].median()) for c in clips)]]
+    for path in generators:
+        cfg, G, step = load_generator(path)
+        torch.manual_seed(0)
+        pans = [float(rollout(G, cfg, c)["w"][1:, 0].median()) for c in clips]
+        rows.append([f"{path} (step {step})", *pans])
+    head = "| video | " + " | ".join(str(i) for i in range(videos)) + " |\n|---|" + "---|" * videos + "\n"
+    return head + "\n".join(f"| {r[0]} | " + " | ".join(f"{x:.1f}" for x in r[1:]) + " |" for r in rows)
+
+
 def write_table(results: Path, command: str) -> None:
     rows, n_seq = [], 0
     for name, (what, _) in VARIANTS.items():
@@ -202,9 +223,15 @@ def main(argv=None) -> int:
     p.add_argument("--evaluate", default=None, help="only evaluate this generator.pt and print the report")
     p.add_argument("--flow-probe", type=int, default=0, metavar="STEPS",
                    help="only run the flow probe (flow loss alone, real previous frames) for STEPS steps")
+    p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
+                   help="only print the true and predicted camera pan on training videos of --pan-data")
+    p.add_argument("--pan-data", default="data/synthetic", help="dataset whose training videos --pan reads")
     p.add_argument("overrides", nargs="*", help="key=value overrides for every variant (e.g. smaller models)")
     args = p.parse_args(argv)
     eval_at = Path(args.eval_root) if args.eval_root else None
+    if args.pan:
+        print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
+        return 0
     if args.flow_probe:
         report = flow_probe(args.flow_probe, args.overrides, args.data_root)
         print(json.dumps(report, indent=2))

@@ -195,3 +195,40 @@ def test_the_main_job_refuses_a_synthetic_dataset_of_other_motion(tiny_data):
 def test_warp_of_zero_flow_is_the_identity():  # the premise of the zero flow head
     x = torch.rand(1, 3, 5, 7)
     assert torch.allclose(warp(x, torch.zeros(1, 2, 5, 7)), x, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ flow warm-up
+def test_flow_warmup_trains_only_w_and_m_before_the_gan_steps(tiny_data, tmp_path):
+    cfg = tiny(tiny_data, "train.flow_warmup=3", "train.log_every=1")
+    trainer = Trainer(cfg, tmp_path, max_steps=1, log_with=None)
+    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    D0 = {k: v.clone() for k, v in trainer.D_I.state_dict().items()}
+    trainer.warm_up_flow()
+    changed = {k for k, v in trainer.G.state_dict().items() if not torch.equal(v, G0[k])}
+    assert any("flow_head" in k for k in changed) and any("mask_head" in k for k in changed)
+    # the hallucination heads and the foreground branch take no part in L_W and the mask term
+    assert not any(("image_head" in k or "fg_" in k) for k in changed)
+    assert all(torch.equal(v, D0[k]) for k, v in trainer.D_I.state_dict().items())
+    rows = [json.loads(line) for line in (tmp_path / "warmup.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [1, 2, 3] and {"G_flow", "G_warp", "G_mask"} <= set(rows[0])
+    assert trainer.step == 0  # the schedule and curricula start after the warm-up
+
+
+def test_flow_warmup_fits_the_motion_of_real_frames(tiny_data, tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny(tiny_data)
+    trainer = Trainer(cfg, tmp_path, max_steps=1, log_with=None)
+    trainer.dataset.set_n_frames(4)
+    batch = next(iter(trainer.loader))
+    losses = [trainer.warmup_batch(batch)["G_flow"] for _ in range(40)]
+    assert losses[0] > 0 and min(losses[-5:]) < 0.5 * losses[0]
+
+
+def test_a_resumed_run_does_not_warm_up_again(tiny_data, tmp_path):
+    cfg = tiny(tiny_data, "train.flow_warmup=2", "train.checkpoint_every=1")
+    Trainer(cfg, tmp_path, max_steps=1, log_with=None).fit()
+    assert len((tmp_path / "warmup.jsonl").read_text().splitlines()) == 1  # log_every 10: update 1 only
+    resumed = Trainer(cfg, tmp_path, resume=True, max_steps=2, log_with=None)
+    G0 = {k: v.clone() for k, v in resumed.G.state_dict().items()}
+    resumed.warm_up_flow()
+    assert all(torch.equal(v, G0[k]) for k, v in resumed.G.state_dict().items())

@@ -143,6 +143,7 @@ class TrainConfig:
     niter_step: int = 5  # the sequence length doubles every niter_step epochs; 0 = n_frames_total at once
     chunk_length: int = 2  # frames per forward/backward (truncated BPTT; reference max_frames_per_gpu)
     niter_fix_global: int = 0  # epochs the coarser scales stay frozen after a finer scale is added
+    flow_warmup: int = 0  # updates of W and M alone on real frames before the GAN training starts
     real_first_frames: bool = False  # True: real first L frames given (reference); False: G makes them
     batch_size: int = 1  # sequences per optimisation step (over all devices)
     ema_decay: float = 0.0  # decay of the generator's weight average; 0 = no EMA

@@ -36,15 +36,17 @@ from torch import nn
 
 from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
-from vid2vid.flow import get_flow_estimator
+from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.models import background_mask, build_discriminators, build_generator
-from vid2vid.models.sequence import SequenceGenerator
+from vid2vid.models.sequence import SequenceGenerator, label_window
 from vid2vid.training.checkpoint import atomic_save, latest_checkpoint, safe_load
 from vid2vid.training.ema import EMA
 from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 
 __all__ = ["Trainer", "build_dataset", "export_generator", "load_generator"]
+
+WARMUP_EPOCHS = 1_000_000  # the flow warm-up draws its windows as epochs 10^6, 10^6 + 1, ...
 
 
 def build_dataset(cfg: Config, split: str = "train", training: bool = True,
@@ -245,16 +247,89 @@ class Trainer:
                                f"--data {self.cfg.data.root}` or set data.flow_source to dis or raft")
         return batch
 
+    def _background_masks(self, batch: dict) -> torch.Tensor | None:
+        """``m_B [B, T, 1, H, W]`` from the label ids, or None (G computes it from one-hot labels)."""
+        if not (self.cfg.model.use_fg_prior and "label_ids" in batch):
+            return None
+        ids = batch["label_ids"]
+        return background_mask(ids.flatten(0, 1), self.cfg.data.foreground_ids).reshape(
+            *ids.shape[:2], 1, *ids.shape[3:])
+
+    def warmup_batch(self, batch: dict) -> dict[str, float]:
+        """One update of the flow warm-up (``train.flow_warmup``): W and M alone, on real frames.
+
+        Every frame t >= 1 of the window is generated from its labels ``s_{t-L..t}`` and the *real*
+        previous frames ``x_{t-L..t-1}`` (zeros before the sequence starts, as inference pads),
+        all frames of the window in one forward; the loss is ``L_W`` (flow and warp terms) plus the
+        mask term. No discriminator is involved, so the flow head learns the motion before the
+        adversarial game starts rather than while it competes with it.
+        """
+        batch = self._prepare_batch(batch)
+        labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
+        B, T, L = labels.shape[0], labels.shape[1], self.cfg.model.n_prev
+        if T < 2 or not L:
+            return {}
+        m_B = self._background_masks(batch)
+        ts = range(1, T)
+        zeros = real.new_zeros(B, 1, *real.shape[2:])
+        padded = torch.cat([zeros.expand(B, L, *real.shape[2:]), real], 1)  # frame t is at t + L
+        lab = torch.cat([label_window(labels, t, L) for t in ts])  # [N, L+1, C_s, H, W], N = B (T-1)
+        prev = torch.cat([padded[:, t:t + L] for t in ts])  # [N, L, 3, H, W]: real x_{t-L..t-1}
+        mb = None if m_B is None else torch.cat([label_window(m_B, t, L) for t in ts])
+        gen = self.seqG(lab, mb, prev, L, L + 1)
+        real_t, real_p = torch.cat([real[:, t] for t in ts]), torch.cat([real[:, t - 1] for t in ts])
+        flow_t = torch.cat([flow[:, t] for t in ts])
+        valid = torch.cat([flow_valid[:, t] for t in ts]).to(real.dtype).reshape(-1, 1, 1, 1)
+        conf = flow_confidence(real_t, real_p, flow_t) * valid
+        occ = torch.cat([batch["occlusion"][:, t] for t in ts]) if "occlusion" in batch else None
+        losses = self.objective.flow_mask_losses(gen["w"][:, 0], gen["m"][:, 0], real_p, real_t, flow_t,
+                                                 conf, occ, valid)
+        self.acc.backward(sum(losses.values()))
+        self.opt_G.step()
+        self.opt_G.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.acc.unwrap_model(self.seqG).G)
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def warm_up_flow(self) -> None:
+        """Run the ``train.flow_warmup`` updates of :meth:`warmup_batch` (a fresh run only), on
+        windows of ``train.n_frames_start`` frames; logs go to ``<out>/warmup.jsonl``. They do not
+        count as training steps: the learning-rate schedule and the curricula start after them."""
+        from tqdm.auto import tqdm
+
+        acc, t = self.acc, self.cfg.train
+        if t.flow_warmup <= 0 or not self.cfg.model.use_flow or self.step > 0:
+            return
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dataset.set_n_frames(t.n_frames_start)
+        bar = tqdm(total=t.flow_warmup, disable=not acc.is_local_main_process, desc="flow warm-up")
+        done, sweep, t0 = 0, 0, time.time()
+        while done < t.flow_warmup:
+            self.dataset.set_epoch(WARMUP_EPOCHS + sweep)  # window choices apart from the epochs
+            if hasattr(self.loader, "set_epoch"):
+                self.loader.set_epoch(WARMUP_EPOCHS + sweep)
+            for batch in self.loader:
+                logs = self.warmup_batch(batch)
+                done += 1
+                bar.update(1)
+                if done % max(1, t.log_every) == 0 or done == 1:
+                    logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
+                            for k, v in logs.items()}
+                    if acc.is_main_process:
+                        with open(self.out / "warmup.jsonl", "a") as f:
+                            f.write(json.dumps({**logs, "update": done, "seconds": time.time() - t0}) + "\n")
+                if done >= t.flow_warmup:
+                    break
+            sweep += 1
+        bar.close()
+
     def train_batch(self, batch: dict) -> dict[str, float]:
         """One step on a batch of windows: every chunk is one G update and one D update."""
         cfg, acc = self.cfg, self.acc
         batch = self._prepare_batch(batch)
         labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
-        m_B = None
-        if cfg.model.use_fg_prior and "label_ids" in batch:
-            ids = batch["label_ids"]
-            m_B = background_mask(ids.flatten(0, 1), cfg.data.foreground_ids).reshape(*ids.shape[:2], 1,
-                                                                                       *ids.shape[3:])
+        m_B = self._background_masks(batch)
         T, L, chunk = labels.shape[1], cfg.model.n_prev, max(1, cfg.train.chunk_length)
         K, S = cfg.model.n_frames_D, cfg.model.n_temporal_scales
         context = max(1, (K - 1) * K ** max(0, S - 1))  # earlier frames D_V and the warp losses need
@@ -322,6 +397,7 @@ class Trainer:
         self._write_run_info()
         if acc.trackers == [] and acc.log_with:
             acc.init_trackers("vid2vid", config=_flat_config(self.cfg))
+        self.warm_up_flow()
         total = self.max_steps or self.total_epochs * len(self.loader)
         bar = tqdm(total=total, initial=self.step, disable=not acc.is_local_main_process, desc="train")
         last_saved = self.step

@@ -132,6 +132,52 @@ def flow_probe(steps: int, overrides: list[str], data_root: str, lr: float = 2e-
     return report
 
 
+def warmup_study(updates: int, overrides: list[str], every: int = 200, runs: str = "runs/warmup") -> dict:
+    """How many updates does the flow warm-up (``train.flow_warmup``) need? Run the trainer's warm-up
+    on the ``synthetic`` preset (plus ``overrides``) and every ``every`` updates measure the flow's
+    end-point error on the test videos of the training data (3-frame windows, real previous frames,
+    the last frame's flow) beside a zero flow's."""
+    import torch
+
+    from vid2vid.config import get_preset
+    from vid2vid.metrics.artifacts import endpoint_error
+    from vid2vid.models import background_mask
+    from vid2vid.training.trainer import Trainer, build_dataset
+
+    cfg = get_preset("synthetic").override(["train.log_every=10", *overrides])
+    ensure_train_data(cfg)
+    name = "_".join(o.replace("=", "") for o in overrides) or "synthetic"
+    trainer = Trainer(cfg, Path(runs) / name, max_steps=0, log_with=None)
+    G, test = trainer.G, build_dataset(cfg, "test", training=False, n_frames=3)
+
+    def epe() -> tuple[float, float]:
+        G.eval()
+        errors, zeros = [], []
+        with torch.no_grad():
+            for j in range(0, len(test), max(1, len(test) // 40)):
+                item = test[j]
+                m_B = background_mask(item["label_ids"][None, -1], cfg.data.foreground_ids)
+                w = G(item["label"][None], item["image"][None, :-1], m_B).w
+                target = item["flow"][None, -1]
+                errors.append(endpoint_error(w, target))
+                zeros.append(endpoint_error(torch.zeros_like(target), target))
+        G.train()
+        return sum(errors) / len(errors), sum(zeros) / len(zeros)
+
+    report = {"overrides": overrides, "updates": [], "test_epe": [], "test_zero_epe": None}
+    t0, done = time.time(), 0
+    while done < updates:
+        trainer.warm_up_flow(min(every, updates - done))  # continues where the last block stopped
+        done = trainer.warmup_updates
+        e, z = epe()
+        report["updates"].append(done)
+        report["test_epe"].append(round(e, 3))
+        report["test_zero_epe"] = round(z, 3)
+        print(f"{done} updates: test flow error {e:.2f} px (zero flow {z:.2f})", flush=True)
+    report["seconds"] = round(time.time() - t0)
+    return report
+
+
 def ensure_train_data(cfg) -> None:
     sys.path.insert(0, str(REPO / "reproduce"))
     from train import ensure_synthetic_data
@@ -223,6 +269,8 @@ def main(argv=None) -> int:
     p.add_argument("--evaluate", default=None, help="only evaluate this generator.pt and print the report")
     p.add_argument("--flow-probe", type=int, default=0, metavar="STEPS",
                    help="only run the flow probe (flow loss alone, real previous frames) for STEPS steps")
+    p.add_argument("--warmup", type=int, default=0, metavar="UPDATES",
+                   help="only run the flow warm-up study for UPDATES updates (warmup.jsonl in --results)")
     p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
                    help="only print the true and predicted camera pan on training videos of --pan-data")
     p.add_argument("--pan-data", default="data/synthetic", help="dataset whose training videos --pan reads")
@@ -232,10 +280,13 @@ def main(argv=None) -> int:
     if args.pan:
         print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
         return 0
-    if args.flow_probe:
-        report = flow_probe(args.flow_probe, args.overrides, args.data_root)
+    if args.flow_probe or args.warmup:
+        if args.warmup:
+            report, out = warmup_study(args.warmup, args.overrides), Path(args.results) / "warmup.jsonl"
+        else:
+            report = flow_probe(args.flow_probe, args.overrides, args.data_root)
+            out = Path(args.results) / "flow_probe.jsonl"
         print(json.dumps(report, indent=2))
-        out = Path(args.results) / "flow_probe.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a") as f:
             f.write(json.dumps(report) + "\n")

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.synthetic_frames=10", "data.height=32", "data.width=64", "data.num_workers=0",
         "model.ngf=8", "model.n_blocks_enc=1", "model.n_blocks_dec=1", "model.fg_ngf=4",
         "model.fg_n_blocks=1",
-        "model.ndf=8", "model.n_layers_D=2", "train.n_frames_start=4", "train.n_frames_total=4"]
+        "model.ndf=8", "model.n_layers_D=2", "train.n_frames_start=4", "train.n_frames_total=4",
+        "train.flow_warmup=3"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

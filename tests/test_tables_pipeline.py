@@ -17,7 +17,7 @@ def test_tables_pipeline_trains_evaluates_and_writes_both_tables(tmp_path):
             "data.height=32", "data.width=64", "data.num_workers=0", "model.ngf=8", "model.n_blocks_enc=1",
             "model.n_blocks_dec=1", "model.fg_ngf=4", "model.fg_n_blocks=1", "model.ndf=8",
             "model.n_layers_D=2", "train.niter=1", "train.niter_decay=0", "train.n_frames_start=4",
-            "train.n_frames_total=4"]
+            "train.n_frames_total=4", "train.flow_warmup=3"]
     res = subprocess.run(
         [sys.executable, "reproduce/tables.py", "--runs", str(tmp_path / "runs"), "--results",
          str(tmp_path / "results"), "--eval-root", str(tmp_path / "eval"), "--eval-sequences", "2",

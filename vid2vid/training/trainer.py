@@ -37,6 +37,7 @@ from torch import nn
 from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import flow_confidence, get_flow_estimator
+from vid2vid.losses import flow_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.sequence import SequenceGenerator, label_window
 from vid2vid.training.checkpoint import atomic_save, latest_checkpoint, safe_load
@@ -179,6 +180,7 @@ class Trainer:
             self.ema.to(self.acc.device)
 
         self.step = self.epoch = self.batch_in_epoch = 0
+        self.warmup_updates = self.warmup_sweeps = 0  # the flow warm-up's progress (fresh runs only)
         self.total_epochs = t.niter + t.niter_decay
         self.history: list[dict[str, float]] = []
         if resume:
@@ -256,13 +258,17 @@ class Trainer:
             *ids.shape[:2], 1, *ids.shape[3:])
 
     def warmup_batch(self, batch: dict) -> dict[str, float]:
-        """One update of the flow warm-up (``train.flow_warmup``): W and M alone, on real frames.
+        """One update of the flow warm-up (``train.flow_warmup``): the flow head W alone, on real frames.
 
         Every frame t >= 1 of the window is generated from its labels ``s_{t-L..t}`` and the *real*
         previous frames ``x_{t-L..t-1}`` (zeros before the sequence starts, as inference pads),
-        all frames of the window in one forward; the loss is ``L_W`` (flow and warp terms) plus the
-        mask term. No discriminator is involved, so the flow head learns the motion before the
-        adversarial game starts rather than while it competes with it.
+        all frames of the window in one forward; the loss is the first term of ``L_W`` alone, the
+        confidence-masked L1 to the ground-truth flow (``G_flow``). No discriminator is involved,
+        so the flow head learns the motion before the adversarial game starts rather than while it
+        competes with it. The warp term is left out: its gradient reaches the flow through bilinear
+        sampling and only points the right way within about a pixel of the true flow, so from a
+        zero flow and motion of several pixels it pulls towards nearby texture matches (measured:
+        ``reproduce/results/quality/README.md``, section 6).
         """
         batch = self._prepare_batch(batch)
         labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
@@ -281,9 +287,7 @@ class Trainer:
         flow_t = torch.cat([flow[:, t] for t in ts])
         valid = torch.cat([flow_valid[:, t] for t in ts]).to(real.dtype).reshape(-1, 1, 1, 1)
         conf = flow_confidence(real_t, real_p, flow_t) * valid
-        occ = torch.cat([batch["occlusion"][:, t] for t in ts]) if "occlusion" in batch else None
-        losses = self.objective.flow_mask_losses(gen["w"][:, 0], gen["m"][:, 0], real_p, real_t, flow_t,
-                                                 conf, occ, valid)
+        losses = {"G_flow": self.objective.lambda_flow * flow_loss(gen["w"][:, 0], flow_t, conf)}
         self.acc.backward(sum(losses.values()))
         self.opt_G.step()
         self.opt_G.zero_grad(set_to_none=True)
@@ -291,37 +295,41 @@ class Trainer:
             self.ema.update(self.acc.unwrap_model(self.seqG).G)
         return {k: float(v.detach()) for k, v in losses.items()}
 
-    def warm_up_flow(self) -> None:
-        """Run the ``train.flow_warmup`` updates of :meth:`warmup_batch` (a fresh run only), on
-        windows of ``train.n_frames_start`` frames; logs go to ``<out>/warmup.jsonl``. They do not
-        count as training steps: the learning-rate schedule and the curricula start after them."""
+    def warm_up_flow(self, updates: int | None = None) -> None:
+        """Run ``updates`` (default ``train.flow_warmup``) updates of :meth:`warmup_batch`, on windows
+        of ``train.n_frames_start`` frames, in a fresh run only (step 0); logs go to
+        ``<out>/warmup.jsonl``. They do not count as training steps: the learning-rate schedule and
+        the curricula start after them. A second call continues where the first stopped."""
         from tqdm.auto import tqdm
 
         acc, t = self.acc, self.cfg.train
-        if t.flow_warmup <= 0 or not self.cfg.model.use_flow or self.step > 0:
+        n = t.flow_warmup if updates is None else updates
+        if n <= 0 or not self.cfg.model.use_flow or self.step > 0:
             return
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
         self.dataset.set_n_frames(t.n_frames_start)
-        bar = tqdm(total=t.flow_warmup, disable=not acc.is_local_main_process, desc="flow warm-up")
-        done, sweep, t0 = 0, 0, time.time()
-        while done < t.flow_warmup:
-            self.dataset.set_epoch(WARMUP_EPOCHS + sweep)  # window choices apart from the epochs
+        bar = tqdm(total=n, disable=not acc.is_local_main_process, desc="flow warm-up")
+        target, t0 = self.warmup_updates + n, time.time()
+        while self.warmup_updates < target:
+            sweep = WARMUP_EPOCHS + self.warmup_sweeps  # window choices apart from the epochs'
+            self.dataset.set_epoch(sweep)
             if hasattr(self.loader, "set_epoch"):
-                self.loader.set_epoch(WARMUP_EPOCHS + sweep)
+                self.loader.set_epoch(sweep)
+            self.warmup_sweeps += 1
             for batch in self.loader:
                 logs = self.warmup_batch(batch)
-                done += 1
+                self.warmup_updates += 1
                 bar.update(1)
-                if done % max(1, t.log_every) == 0 or done == 1:
+                if self.warmup_updates % max(1, t.log_every) == 0 or self.warmup_updates == 1:
                     logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
                             for k, v in logs.items()}
                     if acc.is_main_process:
                         with open(self.out / "warmup.jsonl", "a") as f:
-                            f.write(json.dumps({**logs, "update": done, "seconds": time.time() - t0}) + "\n")
-                if done >= t.flow_warmup:
+                            row = {**logs, "update": self.warmup_updates, "seconds": time.time() - t0}
+                            f.write(json.dumps(row) + "\n")
+                if self.warmup_updates >= target:
                     break
-            sweep += 1
         bar.close()
 
     def train_batch(self, batch: dict) -> dict[str, float]:

@@ -167,7 +167,7 @@ def warmup_study(updates: int, overrides: list[str], every: int = 200, runs: str
     report = {"overrides": overrides, "updates": [], "test_epe": [], "test_zero_epe": None}
     t0, done = time.time(), 0
     while done < updates:
-        trainer.warm_up_flow(min(every, updates - done))  # continues where the last block stopped
+        trainer.warm_up_flow(min(every, updates - done), stop_early=False)  # continues
         done = trainer.warmup_updates
         e, z = epe()
         report["updates"].append(done)

@@ -232,3 +232,17 @@ def test_a_resumed_run_does_not_warm_up_again(tiny_data, tmp_path):
     G0 = {k: v.clone() for k, v in resumed.G.state_dict().items()}
     resumed.warm_up_flow()
     assert all(torch.equal(v, G0[k]) for k, v in resumed.G.state_dict().items())
+
+
+def test_flow_warmup_stops_once_the_flow_loss_is_below_the_target(tiny_data, tmp_path, monkeypatch):
+    import vid2vid.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "WARMUP_WINDOW", 2)
+    easy = Trainer(tiny(tiny_data, "train.flow_warmup=10", "train.flow_warmup_target=100"), tmp_path / "a",
+                   max_steps=1, log_with=None)
+    assert easy.warm_up_flow() and easy.warmup_updates == 2  # any loss is below 100x a zero flow's
+    never = Trainer(tiny(tiny_data, "train.flow_warmup=4", "train.flow_warmup_target=0"), tmp_path / "b",
+                    max_steps=1, log_with=None)
+    assert not never.warm_up_flow() and never.warmup_updates == 4  # runs every update, then says so
+    row = json.loads((tmp_path / "b" / "warmup.jsonl").read_text().splitlines()[0])
+    assert row["G_flow_zero"] > 0 and row["ratio"] == pytest.approx(row["G_flow"] / row["G_flow_zero"])

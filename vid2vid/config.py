@@ -144,6 +144,7 @@ class TrainConfig:
     chunk_length: int = 2  # frames per forward/backward (truncated BPTT; reference max_frames_per_gpu)
     niter_fix_global: int = 0  # epochs the coarser scales stay frozen after a finer scale is added
     flow_warmup: int = 0  # updates of the flow head alone (flow loss, real previous frames) before GAN steps
+    flow_warmup_target: float = 0.5  # the warm-up stops once the flow loss is below this x a zero flow's
     real_first_frames: bool = False  # True: real first L frames given (reference); False: G makes them
     batch_size: int = 1  # sequences per optimisation step (over all devices)
     ema_decay: float = 0.0  # decay of the generator's weight average; 0 = no EMA
@@ -254,7 +255,7 @@ class Config:
             "data.num_workers": d.num_workers, "data.synthetic_sequences": d.synthetic_sequences,
             "train.niter": t.niter, "train.niter_decay": t.niter_decay, "train.niter_step": t.niter_step,
             "train.niter_fix_global": t.niter_fix_global, "train.snapshot_every": t.snapshot_every,
-            "train.sample_every": t.sample_every,
+            "train.sample_every": t.sample_every, "train.flow_warmup": t.flow_warmup,
         }
         for key, value in non_negative.items():
             if value < 0:
@@ -271,7 +272,7 @@ class Config:
             "loss.lambda_feat": self.loss.lambda_feat, "loss.lambda_vgg": self.loss.lambda_vgg,
             "loss.lambda_flow": self.loss.lambda_flow, "loss.lambda_warp": self.loss.lambda_warp,
             "loss.lambda_temporal": self.loss.lambda_temporal, "loss.lambda_mask": self.loss.lambda_mask,
-            "data.synthetic_motion": d.synthetic_motion,
+            "data.synthetic_motion": d.synthetic_motion, "train.flow_warmup_target": t.flow_warmup_target,
         }
         for key, value in non_negative_floats.items():
             if not (math.isfinite(value) and value >= 0):
@@ -589,7 +590,7 @@ def _synthetic() -> Config:
     # ground-truth flow alone before the GAN game starts: without the warm-up, whether it learns
     # at all within a few hundred steps varied from run to run (reproduce/results/quality/).
     c.loss.mask_target = "occlusion"
-    c.train.flow_warmup = 1000
+    c.train.flow_warmup = 3000
     c.train.niter, c.train.niter_decay = 10, 10
     c.train.n_frames_start, c.train.n_frames_total, c.train.niter_step = 4, 16, 5
     c.train.checkpoint_every, c.train.log_every = 100, 5

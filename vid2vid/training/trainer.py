@@ -48,6 +48,7 @@ from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 __all__ = ["Trainer", "build_dataset", "export_generator", "load_generator"]
 
 WARMUP_EPOCHS = 1_000_000  # the flow warm-up draws its windows as epochs 10^6, 10^6 + 1, ...
+WARMUP_WINDOW = 50  # updates over which the warm-up compares its flow loss with a zero flow's
 
 
 def build_dataset(cfg: Config, split: str = "train", training: bool = True,
@@ -287,31 +288,44 @@ class Trainer:
         flow_t = torch.cat([flow[:, t] for t in ts])
         valid = torch.cat([flow_valid[:, t] for t in ts]).to(real.dtype).reshape(-1, 1, 1, 1)
         conf = flow_confidence(real_t, real_p, flow_t) * valid
-        losses = {"G_flow": self.objective.lambda_flow * flow_loss(gen["w"][:, 0], flow_t, conf)}
-        self.acc.backward(sum(losses.values()))
+        lam = self.objective.lambda_flow
+        loss = lam * flow_loss(gen["w"][:, 0], flow_t, conf)
+        self.acc.backward(loss)
         self.opt_G.step()
         self.opt_G.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.acc.unwrap_model(self.seqG).G)
-        return {k: float(v.detach()) for k, v in losses.items()}
+        # the same loss for a zero flow (no motion): the level a head that has learned nothing scores
+        zero = lam * flow_loss(torch.zeros_like(flow_t), flow_t, conf)
+        return {"G_flow": float(loss.detach()), "G_flow_zero": float(zero)}
 
-    def warm_up_flow(self, updates: int | None = None) -> None:
-        """Run ``updates`` (default ``train.flow_warmup``) updates of :meth:`warmup_batch`, on windows
-        of ``train.n_frames_start`` frames, in a fresh run only (step 0); logs go to
+    def warm_up_flow(self, updates: int | None = None, stop_early: bool = True) -> bool:
+        """Run up to ``updates`` (default ``train.flow_warmup``) updates of :meth:`warmup_batch`, on
+        windows of ``train.n_frames_start`` frames, in a fresh run only (step 0); logs go to
         ``<out>/warmup.jsonl``. They do not count as training steps: the learning-rate schedule and
-        the curricula start after them. A second call continues where the first stopped."""
+        the curricula start after them. A second call continues where the first stopped.
+
+        When the flow head learns the motion is a matter of chance (a sudden drop after a few hundred
+        to a thousand or more updates), so with ``stop_early`` the warm-up ends as soon as the flow
+        loss summed over the last ``WARMUP_WINDOW`` updates is below ``train.flow_warmup_target``
+        times a zero flow's on the same windows. Returns whether that level was reached.
+        """
+        from collections import deque
+
         from tqdm.auto import tqdm
 
         acc, t = self.acc, self.cfg.train
         n = t.flow_warmup if updates is None else updates
         if n <= 0 or not self.cfg.model.use_flow or self.step > 0:
-            return
+            return False
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
         self.dataset.set_n_frames(t.n_frames_start)
         bar = tqdm(total=n, disable=not acc.is_local_main_process, desc="flow warm-up")
         target, t0 = self.warmup_updates + n, time.time()
-        while self.warmup_updates < target:
+        recent: deque[tuple[float, float]] = deque(maxlen=WARMUP_WINDOW)
+        learned = False
+        while self.warmup_updates < target and not learned:
             sweep = WARMUP_EPOCHS + self.warmup_sweeps  # window choices apart from the epochs'
             self.dataset.set_epoch(sweep)
             if hasattr(self.loader, "set_epoch"):
@@ -319,18 +333,32 @@ class Trainer:
             self.warmup_sweeps += 1
             for batch in self.loader:
                 logs = self.warmup_batch(batch)
+                # every process decides on the same numbers
+                logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
+                        for k, v in logs.items()}
                 self.warmup_updates += 1
+                recent.append((logs["G_flow"], logs["G_flow_zero"]))
+                ratio = sum(a for a, _ in recent) / max(sum(z for _, z in recent), 1e-12)
+                learned = len(recent) == WARMUP_WINDOW and ratio < t.flow_warmup_target
                 bar.update(1)
-                if self.warmup_updates % max(1, t.log_every) == 0 or self.warmup_updates == 1:
-                    logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
-                            for k, v in logs.items()}
+                bar.set_postfix({"G_flow / zero flow": f"{ratio:.2f}"})
+                if self.warmup_updates % max(1, t.log_every) == 0 or self.warmup_updates == 1 or learned:
                     if acc.is_main_process:
                         with open(self.out / "warmup.jsonl", "a") as f:
-                            row = {**logs, "update": self.warmup_updates, "seconds": time.time() - t0}
+                            row = {**logs, "ratio": ratio, "update": self.warmup_updates,
+                                   "seconds": time.time() - t0}
                             f.write(json.dumps(row) + "\n")
-                if self.warmup_updates >= target:
+                learned = learned and stop_early
+                if self.warmup_updates >= target or learned:
                     break
         bar.close()
+        if stop_early:
+            what = ("reached" if learned else "NOT reached: the flow head has not learned the motion yet; "
+                    "raise train.flow_warmup")
+            acc.print(f"flow warm-up: {self.warmup_updates} updates in {time.time() - t0:.0f} s; flow loss "
+                      f"{ratio:.2f} of a zero flow's over the last {len(recent)} updates, target "
+                      f"{t.flow_warmup_target} {what}")
+        return learned
 
     def train_batch(self, batch: dict) -> dict[str, float]:
         """One step on a batch of windows: every chunk is one G update and one D update."""

@@ -261,27 +261,27 @@ class Trainer:
     def warmup_batch(self, batch: dict) -> dict[str, float]:
         """One update of the flow warm-up (``train.flow_warmup``): the flow head W alone, on real frames.
 
-        Every frame t >= 1 of the window is generated from its labels ``s_{t-L..t}`` and the *real*
-        previous frames ``x_{t-L..t-1}`` (zeros before the sequence starts, as inference pads),
-        all frames of the window in one forward; the loss is the first term of ``L_W`` alone, the
-        confidence-masked L1 to the ground-truth flow (``G_flow``). No discriminator is involved,
-        so the flow head learns the motion before the adversarial game starts rather than while it
-        competes with it. The warp term is left out: its gradient reaches the flow through bilinear
-        sampling and only points the right way within about a pixel of the true flow, so from a
-        zero flow and motion of several pixels it pulls towards nearby texture matches (measured:
-        ``reproduce/results/quality/README.md``, section 6).
+        Every frame t >= L of the window (those with a full history) is generated from its labels
+        ``s_{t-L..t}`` and the *real* previous frames ``x_{t-L..t-1}``, all in one forward; the loss
+        is the first term of ``L_W`` alone, the confidence-masked L1 to the ground-truth flow
+        (``G_flow``). No discriminator is involved, so the flow head learns the motion before the
+        adversarial game starts rather than while it competes with it. The warp term is left out:
+        its gradient reaches the flow through bilinear sampling and only points the right way within
+        about a pixel of the true flow, so from a zero flow and motion of several pixels it pulls
+        towards nearby texture matches.
         """
         batch = self._prepare_batch(batch)
         labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
-        B, T, L = labels.shape[0], labels.shape[1], self.cfg.model.n_prev
-        if T < 2 or not L:
-            return {}
+        T, L = labels.shape[1], self.cfg.model.n_prev
+        if T <= L or not L:
+            raise ValueError(f"the flow warm-up needs windows of more than L = {L} frames, got {T} "
+                             "(train.n_frames_start)")
         m_B = self._background_masks(batch)
-        ts = range(1, T)
-        zeros = real.new_zeros(B, 1, *real.shape[2:])
-        padded = torch.cat([zeros.expand(B, L, *real.shape[2:]), real], 1)  # frame t is at t + L
-        lab = torch.cat([label_window(labels, t, L) for t in ts])  # [N, L+1, C_s, H, W], N = B (T-1)
-        prev = torch.cat([padded[:, t:t + L] for t in ts])  # [N, L, 3, H, W]: real x_{t-L..t-1}
+        # Frames with fewer than L real predecessors (a sequence's second frame) are left out: the
+        # warm-up teaches the motion from a full history of real frames.
+        ts = range(L, T)
+        lab = torch.cat([label_window(labels, t, L) for t in ts])  # [N, L+1, C_s, H, W], N = B (T-L)
+        prev = torch.cat([real[:, t - L:t] for t in ts])  # [N, L, 3, H, W]: real x_{t-L..t-1}
         mb = None if m_B is None else torch.cat([label_window(m_B, t, L) for t in ts])
         gen = self.seqG(lab, mb, prev, L, L + 1)
         real_t, real_p = torch.cat([real[:, t] for t in ts]), torch.cat([real[:, t - 1] for t in ts])

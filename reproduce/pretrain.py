@@ -58,7 +58,19 @@ def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int
     return train_parallel({name: [*args, *common] for name, (_, args) in chosen.items()}, runs, jobs)
 
 
-def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> dict:
+def final_model(runs: Path, name: str, final_step: int | None) -> Path:
+    """The generator a model is judged and committed by: ``generator.pt``, or its snapshot at
+    ``final_step``."""
+    if final_step is None:
+        return runs / name / "generator.pt"
+    snapshot = runs / name / "snapshots" / f"step_{final_step:08d}.pt"
+    if not snapshot.is_file():
+        raise SystemExit(f"{snapshot}: no snapshot at step {final_step} (train.snapshot_every)")
+    return snapshot
+
+
+def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
+             final_step: int | None = None) -> dict:
     import torch
     from quality import ensure_eval_data
 
@@ -69,7 +81,10 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> d
     finals: dict[str, dict] = {}
     videos = None
     for name in MODELS:
-        files = sorted((runs / name / "snapshots").glob("step_*.pt")) + [runs / name / "generator.pt"]
+        final = final_model(runs, name, final_step)
+        files = sorted(f for f in (runs / name / "snapshots").glob("step_*.pt")
+                       if final_step is None or int(f.stem[5:]) <= final_step)
+        files += [] if final in files else [final]
         results[name] = {}
         for f in files:
             torch.manual_seed(0)
@@ -79,7 +94,7 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None) -> d
             report = evaluate_generator(G, cfg, videos)
             outputs = report.pop("_outputs")
             results[name][str(step)] = report
-            if f.name == "generator.pt":
+            if f == final:
                 finals[name] = outputs[0]
                 print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
     T = videos[0]["image"].shape[0]
@@ -103,7 +118,18 @@ def write_sample(video: dict, finals: dict[str, dict], path: Path) -> None:
             writer.write(np.repeat(np.repeat(panel, 2, 0), 2, 1))
 
 
-def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int) -> None:
+def warmup_summary(log: Path) -> str:
+    """One sentence on vid2vid's flow warm-up, from its ``warmup.jsonl``."""
+    if not log.is_file():
+        return "vid2vid trained without a flow warm-up."
+    last = json.loads(log.read_text().splitlines()[-1])
+    return (f"Before its first GAN step, vid2vid's flow head was warmed up for {last['update']} updates "
+            f"({last['seconds'] / 60:.1f} min; `train.flow_warmup`), until its flow loss over the last "
+            f"updates was {last['ratio']:.2f} of a zero flow's (`warmup_vid2vid.jsonl`).")
+
+
+def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int,
+                 warmup: str = "") -> None:
     def fmt(r: dict, key: str) -> str:
         if key not in r:
             return "-"
@@ -136,7 +162,7 @@ python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.p
 
 Made by `{command}` (training time: {times}): {steps} steps each
 on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, both at once
-(logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`).
+(logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`). {warmup}
 Evaluated by `python reproduce/pretrain.py --stage evaluate` on {machine()}.
 Measured on {final['vid2vid']['sequences']} fresh test videos (seed 1) of 30 frames, generated as
 inference does (first frame from the labels, each output fed back); in brackets the ratio to the
@@ -166,6 +192,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/pretrain")
     p.add_argument("--out", default="reproduce/pretrained")
     p.add_argument("--eval-sequences", type=int, default=8)
+    p.add_argument("--final-step", type=int, default=None,
+                   help="judge and commit the snapshots at this step instead of the last generators")
     p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
     p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
@@ -183,15 +211,28 @@ def main(argv=None) -> int:
     if args.stage in ("all", "evaluate"):
         out.mkdir(parents=True, exist_ok=True)
         for name, (file, _) in MODELS.items():
-            shutil.copyfile(runs / name / "generator.pt", out / file)
-            shutil.copyfile(runs / name / "log.jsonl", out / f"log_{name}.jsonl")
+            shutil.copyfile(final_model(runs, name, args.final_step), out / file)
+            rows = [r for r in (runs / name / "log.jsonl").read_text().splitlines()
+                    if args.final_step is None or json.loads(r)["step"] <= args.final_step]
+            (out / f"log_{name}.jsonl").write_text("\n".join(rows) + "\n")
+            if (runs / name / "warmup.jsonl").is_file():
+                shutil.copyfile(runs / name / "warmup.jsonl", out / f"warmup_{name}.jsonl")
             done = runs / name / "done"
-            if name not in seconds and done.is_file():
+            if args.final_step is not None:  # the time to that step: the logged GAN steps and the warm-up
+                warm = runs / name / "warmup.jsonl"
+                warm_s = json.loads(warm.read_text().splitlines()[-1])["seconds"] if warm.is_file() else 0.0
+                seconds[name] = json.loads(rows[-1])["seconds"] + warm_s
+            elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
-        results = evaluate(runs, out, args.eval_sequences, Path(args.eval_root) if args.eval_root else None)
+        results = evaluate(runs, out, args.eval_sequences, Path(args.eval_root) if args.eval_root else None,
+                           args.final_step)
         made_by = runs / "command.txt"
-        write_readme(out, results, seconds, made_by.read_text().strip() if made_by.is_file() else command,
-                     args.sequences)
+        made = made_by.read_text().strip() if made_by.is_file() else command
+        note = "" if args.final_step is None else (
+            f" The committed models are the step-{args.final_step} snapshots of that run "
+            f"(`python reproduce/pretrain.py --stage evaluate --final-step {args.final_step}`).")
+        write_readme(out, results, seconds, made, args.sequences,
+                     warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note)
         print(f"wrote {out}")
     return 0
 

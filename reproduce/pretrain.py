@@ -161,7 +161,8 @@ python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.p
 ```
 
 Made by `{command}` (training time: {times}): {steps} steps each
-on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, both at once
+on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, side by side with
+other jobs on the 2-core machine
 (logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`). {warmup}
 Evaluated by `python reproduce/pretrain.py --stage evaluate` on {machine()}.
 Measured on {final['vid2vid']['sequences']} fresh test videos (seed 1) of 30 frames, generated as
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", choices=["all", "train", "evaluate"], default="all")
     p.add_argument("--steps", type=int, default=1200)
-    p.add_argument("--sequences", type=int, default=48, help="synthetic training videos")
+    p.add_argument("--sequences", type=int, default=16, help="synthetic training videos")
     p.add_argument("--snapshot-every", type=int, default=400)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=None,

@@ -2,6 +2,7 @@
 
     python reproduce/pretrain.py                  # both models, side by side, one thread each
     python reproduce/pretrain.py --stage evaluate # measure what is trained (snapshots included)
+    python reproduce/pretrain.py --stage evaluate --final-step 800   # commit the step-800 snapshots
 
 Both use the ``synthetic`` preset (64 x 128, ~4 px/frame motion) on ``--sequences`` training videos
 of seed 0 and the same number of steps (learning rate constant for 60 % of them, then decayed
@@ -9,10 +10,12 @@ linearly to zero); the per-frame model is
 ``reproduce/configs/tables/pix2pixHD.yaml`` (no previous frames, no flow, ``D_I`` only). Every
 ``--snapshot-every`` steps a copy of the generator is kept, and at the end every snapshot is
 measured on fresh test videos (seed 1) with :func:`vid2vid.quality.evaluate_generator`, to show
-where quality stops improving. The final generators are copied to ``reproduce/pretrained/``
+where quality stops improving. The final generators (or, with ``--final-step``, the snapshots of
+that step) are copied to ``reproduce/pretrained/``
 (``synthetic_vid2vid.pt``, ``synthetic_per_frame.pt``, the ``generator.pt`` format that
 ``python -m vid2vid generate`` reads) with ``README.md`` (their metrics, the command, the machine,
-the training time), ``metrics.json``, both training logs and a picture of their frames.
+the training time), ``metrics.json``, both training logs, vid2vid's flow warm-up log and a picture of
+their frames. ``--models`` trains one of the two only (to run them at different times).
 """
 
 from __future__ import annotations

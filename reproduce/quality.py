@@ -88,6 +88,28 @@ def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root
     return report
 
 
+def last_frame_flow(G, cfg, item: dict):
+    """G's flow for the last frame of a window given its *real* previous frames, and the true flow."""
+    from vid2vid.models import background_mask
+
+    m_B = background_mask(item["label_ids"][None, -1], cfg.data.foreground_ids)
+    return G(item["label"][None], item["image"][None, :-1], m_B).w, item["flow"][None, -1]
+
+
+def flow_errors(G, cfg, ds) -> tuple[float, float]:
+    """Mean end-point error of :func:`last_frame_flow` over about 40 windows of ``ds``, and a zero
+    flow's."""
+    import torch
+
+    from vid2vid.metrics.artifacts import endpoint_error
+
+    with torch.no_grad():
+        pairs = [last_frame_flow(G, cfg, ds[i]) for i in range(0, len(ds), max(1, len(ds) // 40))]
+    errors = [endpoint_error(w, t) for w, t in pairs]
+    zeros = [endpoint_error(torch.zeros_like(t), t) for _, t in pairs]
+    return sum(errors) / len(errors), sum(zeros) / len(zeros)
+
+
 def flow_probe(steps: int, overrides: list[str], data_root: str, lr: float = 2e-4, seed: int = 0) -> dict:
     """Can the flow head learn the motion from what G sees? Train G on the flow loss alone, with the
     *real* previous frames as inputs (the easiest case: no GAN, no feedback of generated frames), on
@@ -97,8 +119,7 @@ def flow_probe(steps: int, overrides: list[str], data_root: str, lr: float = 2e-
 
     from vid2vid.config import get_preset
     from vid2vid.losses import flow_loss
-    from vid2vid.metrics.artifacts import endpoint_error
-    from vid2vid.models import background_mask, build_generator
+    from vid2vid.models import build_generator
     from vid2vid.training.trainer import build_dataset
 
     torch.manual_seed(seed)
@@ -107,28 +128,18 @@ def flow_probe(steps: int, overrides: list[str], data_root: str, lr: float = 2e-
     ensure_train_data(cfg)
     G = build_generator(cfg)
     opt = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
-
-    def flows(item):
-        ids = item["label_ids"][None, -1]
-        out = G(item["label"][None], item["image"][None, :-1], background_mask(ids, cfg.data.foreground_ids))
-        return out.w, item["flow"][None, -1]
-
     train = build_dataset(cfg, "train", training=True, n_frames=3)
     t0 = time.time()
     for i in range(steps):
-        w, target = flows(train[i % len(train)])
+        w, target = last_frame_flow(G, cfg, train[i % len(train)])
         loss = flow_loss(w, target, torch.ones_like(w[:, :1]))
         opt.zero_grad()
         loss.backward()
         opt.step()
     report = {"steps": steps, "lr": lr, "overrides": overrides, "seconds": time.time() - t0}
     for split in ("train", "test"):
-        ds = build_dataset(cfg, split, training=False, n_frames=3)
-        with torch.no_grad():
-            pairs = [flows(ds[i]) for i in range(0, len(ds), max(1, len(ds) // 40))]
-        report[f"{split}_epe"] = sum(endpoint_error(w, t) for w, t in pairs) / len(pairs)
-        zero = [endpoint_error(torch.zeros_like(t), t) for _, t in pairs]
-        report[f"{split}_zero_epe"] = sum(zero) / len(zero)
+        report[f"{split}_epe"], report[f"{split}_zero_epe"] = flow_errors(
+            G, cfg, build_dataset(cfg, split, training=False, n_frames=3))
     return report
 
 
@@ -137,11 +148,7 @@ def warmup_study(updates: int, overrides: list[str], every: int = 200, runs: str
     on the ``synthetic`` preset (plus ``overrides``) and every ``every`` updates measure the flow's
     end-point error on the test videos of the training data (3-frame windows, real previous frames,
     the last frame's flow) beside a zero flow's."""
-    import torch
-
     from vid2vid.config import get_preset
-    from vid2vid.metrics.artifacts import endpoint_error
-    from vid2vid.models import background_mask
     from vid2vid.training.trainer import Trainer, build_dataset
 
     cfg = get_preset("synthetic").override(["train.log_every=10", *overrides])
@@ -149,27 +156,14 @@ def warmup_study(updates: int, overrides: list[str], every: int = 200, runs: str
     name = "_".join(o.replace("=", "") for o in overrides) or "synthetic"
     trainer = Trainer(cfg, Path(runs) / name, max_steps=0, log_with=None)
     G, test = trainer.G, build_dataset(cfg, "test", training=False, n_frames=3)
-
-    def epe() -> tuple[float, float]:
-        G.eval()
-        errors, zeros = [], []
-        with torch.no_grad():
-            for j in range(0, len(test), max(1, len(test) // 40)):
-                item = test[j]
-                m_B = background_mask(item["label_ids"][None, -1], cfg.data.foreground_ids)
-                w = G(item["label"][None], item["image"][None, :-1], m_B).w
-                target = item["flow"][None, -1]
-                errors.append(endpoint_error(w, target))
-                zeros.append(endpoint_error(torch.zeros_like(target), target))
-        G.train()
-        return sum(errors) / len(errors), sum(zeros) / len(zeros)
-
     report = {"overrides": overrides, "updates": [], "test_epe": [], "test_zero_epe": None}
-    t0, done = time.time(), 0
-    while done < updates:
-        trainer.warm_up_flow(min(every, updates - done), stop_early=False)  # continues
+    t0 = time.time()
+    while trainer.warmup_updates < updates:
+        trainer.warm_up_flow(min(every, updates - trainer.warmup_updates), stop_early=False)  # continues
+        G.eval()
+        e, z = flow_errors(G, cfg, test)
+        G.train()
         done = trainer.warmup_updates
-        e, z = epe()
         report["updates"].append(done)
         report["test_epe"].append(round(e, 3))
         report["test_zero_epe"] = round(z, 3)

@@ -227,7 +227,7 @@ def test_flow_warmup_fits_the_motion_of_real_frames(tiny_data, tmp_path):
 def test_a_resumed_run_does_not_warm_up_again(tiny_data, tmp_path):
     cfg = tiny(tiny_data, "train.flow_warmup=2", "train.checkpoint_every=1")
     Trainer(cfg, tmp_path, max_steps=1, log_with=None).fit()
-    assert len((tmp_path / "warmup.jsonl").read_text().splitlines()) == 1  # log_every 10: update 1 only
+    assert len((tmp_path / "warmup.jsonl").read_text().splitlines()) == 2  # log_every 10: the first and last
     resumed = Trainer(cfg, tmp_path, resume=True, max_steps=2, log_with=None)
     G0 = {k: v.clone() for k, v in resumed.G.state_dict().items()}
     resumed.warm_up_flow()

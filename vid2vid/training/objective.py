@@ -139,26 +139,6 @@ class Objective(nn.Module):
         out = D_I(torch.cat([real, *fakes]), torch.cat([s] * parts), groups=parts)
         return split_outputs(out, parts)
 
-    # ----------------------------------------------------------------------- W and M
-    def flow_mask_losses(self, w: Tensor, m: Tensor, real_p: Tensor, real_t: Tensor, flow: Tensor,
-                         conf: Tensor, occlusion: Tensor | None = None, valid: Tensor | None = None
-                         ) -> dict[str, Tensor]:
-        """``L_W`` (flow and warp terms) and the mask term for frames ``[N, ...]`` that have a
-        predecessor: predicted ``w [N, 2, H, W]`` and ``m [N, 1, H, W]``, real frames t-1 and t,
-        the ground-truth flow, its confidence ``[N, 1, H, W]`` (0 where no flow exists) and, for
-        ``loss.mask_target: occlusion``, the true occlusion and the frames' validity ``[N, 1, 1, 1]``."""
-        L = self.cfg.loss
-        losses = {"G_flow": self.lambda_flow * flow_loss(w, flow, conf),
-                  "G_warp": L.lambda_warp * warp_loss(real_p, real_t, w, conf)}
-        if L.lambda_mask > 0:
-            if L.mask_target == "occlusion":
-                if occlusion is None:
-                    raise ValueError("loss.mask_target 'occlusion' needs the true occlusion of every frame")
-                losses["G_mask"] = L.lambda_mask * occlusion_mask_loss(m, occlusion, valid)
-            else:
-                losses["G_mask"] = L.lambda_mask * mask_loss(m, conf)
-        return losses
-
     # ----------------------------------------------------------------------- generator
     def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
         L = self.cfg.loss
@@ -184,17 +164,23 @@ class Objective(nn.Module):
             if "w" in c.gen and bool(warped_ok.any()):
                 keep = [i for i, ok in zip(idx, warped_ok.tolist(), strict=True) if ok]
                 sel = [j for j, ok in enumerate(warped_ok.tolist()) if ok]
-                w, m = _flat(c.gen["w"][:, keep]), _flat(c.gen["m"][:, keep])
+                w = _flat(c.gen["w"][:, keep])
+                cm = _flat(cmap[:, sel])
                 tt = t[sel]
-                occ = None
-                if L.lambda_mask > 0 and L.mask_target == "occlusion":
-                    if c.occlusion is None:
-                        raise ValueError("loss.mask_target 'occlusion' needs the dataset's occlusion "
-                                         "masks (_occ folders); use loss.mask_target=confidence")
-                    occ = _flat(c.occlusion[:, tt])
-                valid = c.flow_valid[:, tt].to(m.dtype).reshape(-1, 1, 1, 1)
-                losses.update(self.flow_mask_losses(w, m, _flat(c.real[:, tt - 1]), _flat(c.real[:, tt]),
-                                                    _flat(c.flow[:, tt]), _flat(cmap[:, sel]), occ, valid))
+                losses["G_flow"] = self.lambda_flow * flow_loss(w, _flat(c.flow[:, tt]), cm)
+                real_p, real_t = _flat(c.real[:, tt - 1]), _flat(c.real[:, tt])
+                losses["G_warp"] = L.lambda_warp * warp_loss(real_p, real_t, w, cm)
+                if L.lambda_mask > 0:
+                    m = _flat(c.gen["m"][:, keep])
+                    if L.mask_target == "occlusion":
+                        if c.occlusion is None:
+                            raise ValueError("loss.mask_target 'occlusion' needs the dataset's occlusion "
+                                             "masks (_occ folders); use loss.mask_target=confidence")
+                        valid = c.flow_valid[:, tt].to(m.dtype).reshape(-1, 1, 1, 1)
+                        losses["G_mask"] = L.lambda_mask * occlusion_mask_loss(
+                            m, _flat(c.occlusion[:, tt]), valid)
+                    else:
+                        losses["G_mask"] = L.lambda_mask * mask_loss(m, cm)
             if L.lambda_temporal > 0:
                 losses["G_temporal"] = L.lambda_temporal * temporal_warp_loss(
                     _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(cmap))

@@ -308,7 +308,7 @@ class Trainer:
         When the flow head learns the motion is a matter of chance (a sudden drop after a few hundred
         to a thousand or more updates), so with ``stop_early`` the warm-up ends as soon as the flow
         loss summed over the last ``WARMUP_WINDOW`` updates is below ``train.flow_warmup_target``
-        times a zero flow's on the same windows. Returns whether that level was reached.
+        times a zero flow's on the same windows. Returns whether that level was reached (at the end).
         """
         from collections import deque
 
@@ -324,8 +324,8 @@ class Trainer:
         bar = tqdm(total=n, disable=not acc.is_local_main_process, desc="flow warm-up")
         target, t0 = self.warmup_updates + n, time.time()
         recent: deque[tuple[float, float]] = deque(maxlen=WARMUP_WINDOW)
-        learned = False
-        while self.warmup_updates < target and not learned:
+        reached = stop = False
+        while self.warmup_updates < target and not stop:
             sweep = WARMUP_EPOCHS + self.warmup_sweeps  # window choices apart from the epochs'
             self.dataset.set_epoch(sweep)
             if hasattr(self.loader, "set_epoch"):
@@ -339,26 +339,26 @@ class Trainer:
                 self.warmup_updates += 1
                 recent.append((logs["G_flow"], logs["G_flow_zero"]))
                 ratio = sum(a for a, _ in recent) / max(sum(z for _, z in recent), 1e-12)
-                learned = len(recent) == WARMUP_WINDOW and ratio < t.flow_warmup_target
+                reached = len(recent) == WARMUP_WINDOW and ratio < t.flow_warmup_target
+                stop = self.warmup_updates >= target or (reached and stop_early)
                 bar.update(1)
                 bar.set_postfix({"G_flow / zero flow": f"{ratio:.2f}"})
-                if self.warmup_updates % max(1, t.log_every) == 0 or self.warmup_updates == 1 or learned:
+                if self.warmup_updates % max(1, t.log_every) == 0 or self.warmup_updates == 1 or stop:
                     if acc.is_main_process:
                         with open(self.out / "warmup.jsonl", "a") as f:
                             row = {**logs, "ratio": ratio, "update": self.warmup_updates,
                                    "seconds": time.time() - t0}
                             f.write(json.dumps(row) + "\n")
-                learned = learned and stop_early
-                if self.warmup_updates >= target or learned:
+                if stop:
                     break
         bar.close()
         if stop_early:
-            what = ("reached" if learned else "NOT reached: the flow head has not learned the motion yet; "
+            what = ("reached" if reached else "NOT reached: the flow head has not learned the motion yet; "
                     "raise train.flow_warmup")
             acc.print(f"flow warm-up: {self.warmup_updates} updates in {time.time() - t0:.0f} s; flow loss "
                       f"{ratio:.2f} of a zero flow's over the last {len(recent)} updates, target "
                       f"{t.flow_warmup_target} {what}")
-        return learned
+        return reached
 
     def train_batch(self, batch: dict) -> dict[str, float]:
         """One step on a batch of windows: every chunk is one G update and one D update."""

@@ -224,6 +224,21 @@ def test_flow_warmup_fits_the_motion_of_real_frames(tiny_data, tmp_path):
     assert losses[0] > 0 and min(losses[-5:]) < 0.5 * losses[0]
 
 
+def test_flow_warmup_also_teaches_the_mask_the_true_occlusion(tiny_data, tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny(tiny_data, "loss.mask_target=occlusion")
+    trainer = Trainer(cfg, tmp_path, max_steps=1, log_with=None)
+    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.dataset.set_n_frames(4)
+    batch = next(iter(trainer.loader))
+    logs = [trainer.warmup_batch(batch) for _ in range(30)]
+    changed = {k for k, v in trainer.G.state_dict().items() if not torch.equal(v, G0[k])}
+    assert any("mask_head" in k for k in changed) and any("flow_head" in k for k in changed)
+    assert not any(("image_head" in k or "fg_" in k) for k in changed)  # still the flow branch only
+    masks = [r["G_mask"] for r in logs]
+    assert masks[0] > 0 and min(masks[-5:]) < 0.9 * masks[0]  # the cross-entropy to the occlusion falls
+
+
 def test_a_resumed_run_does_not_warm_up_again(tiny_data, tmp_path):
     cfg = tiny(tiny_data, "train.flow_warmup=2", "train.checkpoint_every=1")
     Trainer(cfg, tmp_path, max_steps=1, log_with=None).fit()

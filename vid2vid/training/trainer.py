@@ -37,7 +37,7 @@ from torch import nn
 from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import flow_confidence, get_flow_estimator
-from vid2vid.losses import flow_loss
+from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.sequence import SequenceGenerator, label_window
 from vid2vid.training.checkpoint import atomic_save, latest_checkpoint, safe_load
@@ -259,7 +259,7 @@ class Trainer:
             *ids.shape[:2], 1, *ids.shape[3:])
 
     def warmup_batch(self, batch: dict) -> dict[str, float]:
-        """One update of the flow warm-up (``train.flow_warmup``): the flow head W alone, on real frames.
+        """One update of the flow warm-up (``train.flow_warmup``): the flow branch W alone, on real frames.
 
         Every frame t >= L of the window (those with a full history) is generated from its labels
         ``s_{t-L..t}`` and the *real* previous frames ``x_{t-L..t-1}``, all in one forward; the loss
@@ -268,7 +268,10 @@ class Trainer:
         adversarial game starts rather than while it competes with it. The warp term is left out:
         its gradient reaches the flow through bilinear sampling and only points the right way within
         about a pixel of the true flow, so from a zero flow and motion of several pixels it pulls
-        towards nearby texture matches.
+        towards nearby texture matches. Where the mask learns the true occlusion
+        (``loss.mask_target`` "occlusion"), the mask head, which shares the flow branch, learns it
+        here too (``G_mask``): the GAN steps then start from a mask that copies the warped pixels
+        where they are visible rather than from one that hallucinates everywhere.
         """
         batch = self._prepare_batch(batch)
         labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
@@ -290,6 +293,12 @@ class Trainer:
         conf = flow_confidence(real_t, real_p, flow_t) * valid
         lam = self.objective.lambda_flow
         loss = lam * flow_loss(gen["w"][:, 0], flow_t, conf)
+        logs = {"G_flow": float(loss.detach())}
+        if "occlusion" in batch:  # loss.mask_target "occlusion": the mask head learns it alongside
+            occ = torch.cat([batch["occlusion"][:, t] for t in ts])
+            mask = self.cfg.loss.lambda_mask * occlusion_mask_loss(gen["m"][:, 0], occ, valid)
+            logs["G_mask"] = float(mask.detach())
+            loss = loss + mask
         self.acc.backward(loss)
         self.opt_G.step()
         self.opt_G.zero_grad(set_to_none=True)
@@ -297,7 +306,7 @@ class Trainer:
             self.ema.update(self.acc.unwrap_model(self.seqG).G)
         # the same loss for a zero flow (no motion): the level a head that has learned nothing scores
         zero = lam * flow_loss(torch.zeros_like(flow_t), flow_t, conf)
-        return {"G_flow": float(loss.detach()), "G_flow_zero": float(zero)}
+        return {**logs, "G_flow_zero": float(zero)}
 
     def warm_up_flow(self, updates: int | None = None, stop_early: bool = True) -> bool:
         """Run up to ``updates`` (default ``train.flow_warmup``) updates of :meth:`warmup_batch`, on

@@ -5,6 +5,12 @@ into ``data/synthetic`` first if missing). ``--config`` takes a YAML file from `
 (a ``preset:`` line plus the fields that differ); ``key=value`` overrides come last, e.g.
 ``train.lr=1e-4 model.ngf=64``. Runs on one CPU process or, through ``accelerate launch
 --num_processes N``, on N processes (DDP); Accelerate's own flags give multi-node runs.
+
+A bad configuration or dataset, an output folder that holds another run (``--resume`` continues
+it, ``--overwrite`` replaces it), a run that diverged or a checkpoint that could not be written end
+the run with one line ``error: <message>`` on stderr and exit status 2 (in every process); Ctrl-C
+ends it with status 130 after the trainer has said which checkpoint it saved. ``accelerate launch``
+adds a traceback of its own for a failed child unless given ``-q`` (``--quiet``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import json
 import sys
 from pathlib import Path
 
-from vid2vid.config import Config, get_preset
+from vid2vid.commands import INPUT_ERRORS, positive_int, report_errors
+from vid2vid.config import Config, ConfigError, get_preset
+from vid2vid.data.layout import DataError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,16 +30,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--config", default=None, help="YAML config (default: the synthetic preset)")
     p.add_argument("--preset", default=None, help="start from a named preset instead of a YAML file")
     p.add_argument("--out", default=None, help="run folder (default: runs/<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    start.add_argument("--overwrite", action="store_true",
+                       help="start afresh in an --out that already holds a run (its files are removed)")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="stop after this many steps, >= 1 (smoke runs)")
+    p.add_argument("--check-data", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode every training file before training (default: when the split has at "
+                        "most data.check_max_files files)")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides")
     return p.parse_args(argv)
 
 
 def load_config(args: argparse.Namespace) -> Config:
+    """The run's configuration: ``--config`` or ``--preset`` (default synthetic), then the overrides."""
     if args.config and args.preset:
-        raise SystemExit("give --config or --preset, not both")
+        raise ConfigError(f"give --config or --preset, not both (got --config {args.config} and "
+                          f"--preset {args.preset})")
     cfg = Config.from_yaml(args.config) if args.config else get_preset(args.preset or "synthetic")
     return cfg.override(args.overrides) if args.overrides else cfg
 
@@ -49,7 +66,7 @@ def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
             found = json.loads(info.read_text()).get("config", {})
             speeds = {k: found.get(k) for k in ("camera_speed", "car_speed")}
             if speeds != {"camera_speed": wanted.camera_speed, "car_speed": wanted.car_speed}:
-                raise SystemExit(f"{info}: this synthetic dataset was made with speeds {speeds}, but "
+                raise DataError(f"{info}: this synthetic dataset was made with speeds {speeds}, but "
                                  f"data.synthetic_motion={cfg.data.synthetic_motion} asks for camera_speed "
                                  f"{wanted.camera_speed} and car_speed {wanted.car_speed}; delete {root} to "
                                  "regenerate it, or point data.root elsewhere")
@@ -62,8 +79,31 @@ def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
                   height=cfg.data.height, width=cfg.data.width, seed=cfg.train.seed, config=wanted)
 
 
-def main(argv=None) -> int:
+def train_errors() -> tuple[type[BaseException], ...]:
+    """What ends a run with one ``error:`` line instead of a traceback: ConfigError (with the
+    trainer's CheckpointMismatchError, a subclass), DataError, missing or misplaced paths (with the
+    trainer's OutputExistsError, a FileExistsError), and the trainer's TrainingDiverged and
+    CheckpointWriteError, whose messages say what to do. Other errors are bugs: traceback."""
+    from vid2vid.training.checkpoint import CheckpointWriteError
+    from vid2vid.training.trainer import TrainingDiverged
+
+    return (*INPUT_ERRORS, TrainingDiverged, CheckpointWriteError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train; returns the exit status: 0, 2 after one ``error:`` line (:func:`train_errors`), or
+    130 when Ctrl-C stopped the run (the trainer has said where the checkpoint is)."""
+    from vid2vid.training.trainer import TrainingInterrupted
+
     args = parse_args(argv)
+    try:
+        return report_errors(train, args, errors=train_errors())
+    except TrainingInterrupted:
+        return 130
+
+
+def train(args: argparse.Namespace) -> int:
+    """Load the configuration, make the synthetic data if needed, train, report."""
     cfg = load_config(args)
     out = Path(args.out or Path(cfg.train.output_dir) / cfg.preset)
 
@@ -79,7 +119,8 @@ def main(argv=None) -> int:
     from vid2vid.training.samples import write_samples
     from vid2vid.training.trainer import Trainer
 
-    trainer = Trainer(cfg, out, resume=args.resume, max_steps=args.max_steps,
+    trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite, max_steps=args.max_steps,
+                      check_data=args.check_data,
                       log_with=None if args.no_tensorboard else "tensorboard")
     trainer.fit(sample_fn=write_samples)
     if trainer.acc.is_main_process:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from vid2vid.config import get_preset
+from vid2vid.data.layout import DataError
 from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 from vid2vid.flow import flow_confidence, warp
 from vid2vid.losses import occlusion_mask_loss
@@ -187,7 +188,7 @@ def test_the_main_job_refuses_a_synthetic_dataset_of_other_motion(tiny_data):
     from train import ensure_synthetic_data
 
     ensure_synthetic_data(tiny(tiny_data, "data.synthetic_motion=4", "data.synthetic_sequences=2"), True)
-    with pytest.raises(SystemExit, match="synthetic_motion=1"):
+    with pytest.raises(DataError, match="synthetic_motion=1"):
         ensure_synthetic_data(tiny(tiny_data, "data.synthetic_sequences=2"), True)
     assert json.loads((tiny_data / "synthetic.json").read_text())["config"]["car_speed"] == 10.0
 

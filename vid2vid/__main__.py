@@ -2,8 +2,8 @@
 
 Each command is a module of ``vid2vid/commands/`` with ``add_arguments(parser)`` and ``run(args)``,
 listed in :data:`COMMANDS`. Errors in what the user gave (a configuration, a dataset, a path, a
-value) end the command with one line ``error: <message>`` on stderr and exit status 2, as
-argparse does for bad arguments.
+value: :data:`USER_ERRORS`) end the command with one line ``error: <message>`` on stderr and exit
+status 2, as argparse does for bad arguments (:func:`vid2vid.commands.report_errors`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,21 @@ import argparse
 import sys
 from types import ModuleType
 
-from vid2vid.commands import flow, generate, preview, summary, synth
+from vid2vid.commands import INPUT_ERRORS, check, flow, generate, preview, report_errors, summary, synth
 
 # name: (module, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "synth": (synth, "generate the built-in synthetic street-video dataset"),
     "preview": (preview, "render a dataset sequence as a side-by-side video"),
     "flow": (flow, "precompute optical flow for a dataset folder (_flow layout)"),
+    "check": (check, "decode every file of a dataset and list the bad ones"),
     "summary": (summary, "print the parameter counts of a preset's networks"),
     "generate": (generate, "turn a folder of label maps into a video with a generator"),
 }
 
-# vid2vid.config.ConfigError and vid2vid.data.DataError are ValueErrors.
-USER_ERRORS = (ValueError, FileNotFoundError)
+# ConfigError, DataError, missing or misplaced paths, and any ValueError: the commands check what
+# they are given with ValueErrors that name it (e.g. generate's unreadable checkpoint, a video suffix).
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, *INPUT_ERRORS)
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -39,6 +41,7 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m vid2vid <command> [arguments]``; returns the exit status (2: bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         _top_parser().parse_args(argv[:1] or ["--help"])
@@ -48,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m vid2vid {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    try:
-        result = module.run(args)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return int(result or 0)
+    return report_errors(module.run, args, errors=USER_ERRORS)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from vid2vid.config import Config
 from vid2vid.data.encoding import encode_labels, image_to_tensor, tensor_to_image
-from vid2vid.data.layout import DataError, list_frames, read_instance, read_label, read_rgb
+from vid2vid.data.layout import DataError, frame_key, list_frames, read_instance, read_label, read_rgb
 from vid2vid.models import Generator, GeneratorOutput, background_mask
 from vid2vid.video import label_to_color, side_by_side
 
@@ -67,9 +67,8 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
         import warnings
         warnings.warn(f"{labels_dir}: no instance maps found; the instance-edge channel is zero",
                       stacklevel=2)
-    real_names = list_frames(real_dir) if real_dir is not None else None
-    if real_names is not None and len(real_names) < len(names):
-        raise DataError(f"{real_dir}: {len(real_names)} real frames for {len(names)} label frames")
+    real_names = _pair_by_name(names, real_dir, "real frame") if real_dir is not None else None
+    inst_names = _pair_by_name(names, inst_dir, "instance map") if inst_dir is not None else None
     for i, name in enumerate(names):
         path = labels_dir / name
         if d.label_nc > 0:
@@ -81,7 +80,7 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
             inst = None
             if d.use_instance:
                 if inst_dir is not None:
-                    raw = torch.from_numpy(read_instance(Path(inst_dir) / name).astype(np.int64))
+                    raw = torch.from_numpy(read_instance(Path(inst_dir) / inst_names[i]).astype(np.int64))
                     inst = _resize(raw[None], size, "nearest").long()[0]
                 else:
                     inst = ids[0]
@@ -90,7 +89,7 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
                 label[-1] = 0
             picture = label_to_color(ids[0].numpy().astype(np.uint8))
         else:
-            img = read_rgb(path) if d.input_nc == 3 else read_label(path)[..., None]
+            img = read_rgb(path) if d.input_nc == 3 else read_label(path, ids=False)[..., None]
             label = _resize(image_to_tensor(img), size, "bilinear")
             if d.use_instance:
                 label = torch.cat([label, torch.zeros_like(label[:1])])
@@ -100,6 +99,17 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
         if real_names is not None:
             real = _resize(image_to_tensor(read_rgb(Path(real_dir) / real_names[i])), size, "bilinear")
         yield InputFrame(label=label, label_ids=ids, real=real, picture=picture, name=name)
+
+
+def _pair_by_name(names: list[str], folder: str | os.PathLike, what: str) -> list[str]:
+    """The file of ``folder`` for each label frame, matched by frame name (:func:`frame_key`), not by
+    position: a missing or extra frame in one folder must not shift every later pair."""
+    by_key = {frame_key(n): n for n in list_frames(folder)}
+    missing = [n for n in names if frame_key(n) not in by_key]
+    if missing:
+        raise DataError(f"{folder}: no {what} for label frame(s) {missing[:5]} "
+                        f"({len(missing)} of {len(names)} missing; files are paired by frame name)")
+    return [by_key[frame_key(n)] for n in names]
 
 
 @torch.no_grad()

@@ -8,8 +8,9 @@ streams to disk in constant memory::
         for frame in generate(...):
             video.write(frame)
 
-A video or GIF appears at its path only when complete: it is written beside it under a hidden
-temporary name and renamed into place, so a run that fails halfway leaves an earlier file as it was.
+A video, GIF or set of PNG frames appears at its path only when complete: it is written beside
+it under a hidden temporary name and renamed into place, so a run that fails halfway leaves an
+earlier file (or earlier frames) as it was.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -131,7 +134,10 @@ class VideoWriter:
     All frames must have the size of the first. MP4 and GIF files are written to ``.<name>.partial
     <suffix>`` in the same folder (the suffix chooses the container) and renamed to ``path`` by
     :meth:`close`; :meth:`abort`, or an exception inside the ``with`` block, removes that temporary
-    and leaves whatever was at ``path`` untouched. PNG frames are written in place.
+    and leaves whatever was at ``path`` untouched. PNG frames are written to a hidden folder
+    ``.partial-*`` inside their folder and moved into place by :meth:`close`, which also removes
+    the frames of an earlier, longer video under the same names (they would otherwise play on
+    after the new ones); :meth:`abort` removes the hidden folder and leaves earlier frames as they were.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 10, crf: int = 18) -> None:
@@ -158,6 +164,8 @@ class VideoWriter:
                              f"{VIDEO_SUFFIXES + ('.gif', '.png')} or a folder path")
         self._partial = (self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
                          if self.kind != "png" else None)
+        self._stage: Path | None = None  # PNG kinds: the hidden folder the frames are written to
+        self._made_folder = False  # PNG kinds: the folder did not exist before (abort removes it)
         self.count = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the frames given
         self._container = self._stream = None
@@ -212,11 +220,17 @@ class VideoWriter:
         else:
             from PIL import Image
 
-            name = self._pattern % self.count if "%" in self._pattern else self._pattern.format(self.count)
-            target = self._folder / name
-            self._folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(frame).save(target)
+            if self._stage is None:
+                self._made_folder = not self._folder.exists()
+                self._folder.mkdir(parents=True, exist_ok=True)
+                # Inside the target folder: the same file system, so close() only renames.
+                self._stage = Path(tempfile.mkdtemp(prefix=".partial-", dir=self._folder))
+            Image.fromarray(frame).save(self._stage / self._frame_name(self.count))
         self.count += 1
+
+    def _frame_name(self, index: int) -> str:
+        """The file name of PNG frame ``index`` (PNG kinds only)."""
+        return self._pattern % index if "%" in self._pattern else self._pattern.format(index)
 
     def close(self) -> None:
         """Finish the file (flush the encoder / write the GIF) and move it to ``path``. Idempotent."""
@@ -238,12 +252,28 @@ class VideoWriter:
                 raise ValueError(f"{self.path}: no frames were written")
             if self._partial is not None:
                 os.replace(self._partial, self.path)
+            if self._stage is not None:
+                self._move_frames_into_place()
         except BaseException:
             self.abort()
             raise
 
+    def _move_frames_into_place(self) -> None:
+        """Rename the staged PNG frames into their folder, then delete the frames that follow them
+        under the same naming pattern (left by an earlier, longer video), then the hidden folder."""
+        assert self._stage is not None
+        for index in range(self.count):
+            name = self._frame_name(index)
+            os.replace(self._stage / name, self._folder / name)
+        index = self.count
+        while (self._folder / self._frame_name(index)).is_file():
+            (self._folder / self._frame_name(index)).unlink()
+            index += 1
+        self._stage.rmdir()
+        self._stage = None
+
     def abort(self) -> None:
-        """Stop without finishing: remove the temporary file, leave ``path`` as it was."""
+        """Stop without finishing: remove the temporary file (or PNG folder), leave ``path`` as it was."""
         self._closed = True
         self._gif = []
         if self._container is not None:
@@ -253,6 +283,14 @@ class VideoWriter:
                 pass
         if self._partial is not None:
             self._partial.unlink(missing_ok=True)
+        if self._stage is not None:
+            shutil.rmtree(self._stage, ignore_errors=True)
+            self._stage = None
+            if self._made_folder:  # created for this video: removed again unless something else is in it
+                try:
+                    self._folder.rmdir()
+                except OSError:
+                    pass
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | torch.Tensor], fps: float = 10,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vid2vid.commands import positive_int
 from vid2vid.data.layout import (
     DataError,
     kind_dir,
@@ -40,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raft-weights", default="C_T_V2",
                         help="torchvision weight name (C_T_V2, C_T_SKHT_V2, ...) or a .pth state-dict file")
     parser.add_argument("--raft-small", action="store_true", help="use raft_small instead of raft_large")
-    parser.add_argument("--raft-iters", type=int, default=12, help="RAFT refinement iterations (default 12)")
+    parser.add_argument("--raft-iters", type=positive_int, default=12,
+                        help="RAFT refinement iterations (default 12)")
     parser.add_argument("--overwrite", action="store_true", help="recompute flows that already exist")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="cpu or cuda, for RAFT (default: cuda when available)")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from vid2vid.commands import positive_int
+
 
 def fps_value(text: str) -> float:
     """argparse type of ``--fps``: a finite number of frames per second > 0."""
@@ -20,15 +22,7 @@ def fps_value(text: str) -> float:
     return value
 
 
-def frame_count(text: str) -> int:
-    """argparse type of ``--max-frames``: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+frame_count = positive_int  # argparse type of ``--max-frames``: an integer >= 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

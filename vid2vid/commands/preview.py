@@ -76,8 +76,8 @@ def preview_frames(root: str | Path, split: str, sequence: str,
                 if stem not in files:
                     raise DataError(f"{kind_dir(root, split, kind) / sequence}: no frame {stem!r} "
                                     f"(the sequence's other folders have it)")
-                panels.append((str(files[stem]), label_to_color(read_label(files[stem])) if kind == "A"
-                               else read_rgb(files[stem])))
+                picture = _show_a(files[stem]) if kind == "A" else read_rgb(files[stem])
+                panels.append((str(files[stem]), picture))
         h, w = panels[0][1].shape[:2]
         if has_flow:
             flow = read_flow(flows[stem]) if stem in flows else np.zeros((h, w, 2), np.float32)
@@ -107,3 +107,11 @@ def run(args: argparse.Namespace) -> int:
     out = write_video(args.out, preview_frames(root, args.split, sequence, args.max_frames), fps=args.fps)
     print(out)
     return 0
+
+
+def _show_a(path: Path) -> np.ndarray:
+    """An A file as a picture: id maps in the label palette; JPEG files, which can only hold
+    continuous maps such as edges (id maps must be lossless), in grey."""
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        return np.repeat(read_label(path, ids=False)[..., None], 3, axis=-1)
+    return label_to_color(read_label(path))

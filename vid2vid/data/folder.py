@@ -3,9 +3,12 @@
 The layout (``vid2vid.data.layout``) pairs, frame for frame, a source map ``s_t`` (``_A``: label
 ids, or an edge map / pose rendering), a real frame ``x_t`` (``_B``), optionally an instance map
 (``_inst``), a precomputed backward flow ``w_t`` (``_flow``, t -> t-1, no file for the first frame
-of a sequence) and an occlusion mask (``_occ``, likewise). Files are paired by their sorted order
-within a sequence folder: the names of A and B files may differ (Cityscapes: ``*_labelIds.png``
-and ``*_leftImg8bit.png``), their counts may not; the k-th flow / occlusion file belongs to frame k+1.
+of a sequence) and an occlusion mask (``_occ``, likewise). Frames are in natural order of the A
+file names (``8.png`` before ``10.png``) and the files of one frame are paired by name
+(:func:`vid2vid.data.layout.frame_key`: the stem without trailing non-numeric ``_`` tags, so
+Cityscapes' ``*_gtFine_labelIds.png`` pairs with ``*_leftImg8bit.png``), never by position: a frame
+missing from one kind, or a name found in one kind only, raises :class:`DataError`. A flow /
+occlusion file carries the name of the frame ``t`` it belongs to (flow ``t -> t-1``), none the first.
 
 Every window gets one random spatial transform (:class:`SpatialTransform`) shared by all its
 frames and maps, so temporal structure survives augmentation: scaling multiplies flow vectors by
@@ -19,6 +22,7 @@ import warnings
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from torch.utils.data import Dataset
 from vid2vid.data.encoding import image_to_tensor, instance_edges, one_hot, semantic_channels
 from vid2vid.data.layout import (
     DataError,
+    frame_key,
     kind_dir,
     list_frames,
     list_sequences,
@@ -39,7 +44,10 @@ from vid2vid.data.layout import (
 )
 from vid2vid.flow.warp import compose_flows, warp
 
-__all__ = ["SpatialTransform", "VideoFolderDataset"]
+if TYPE_CHECKING:
+    from vid2vid.data.check import DatasetCheck
+
+__all__ = ["SpatialTransform", "VideoFolderDataset", "read_source"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,49 @@ class _Sequence:
         return len(self.a)
 
 
+def read_source(path: str | os.PathLike, label_nc: int, input_nc: int) -> np.ndarray:
+    """One A file as the dataset reads it: label ids ``uint8 [H, W]`` in ``[0, label_nc)`` when
+    ``label_nc > 0``, else a continuous map (``uint8 [H, W]`` for ``input_nc == 1``, ``[H, W, 3]``)."""
+    if label_nc > 0:
+        a = read_label(path)
+        if a.size and a.max() >= label_nc:
+            bad = sorted(int(v) for v in np.unique(a[a >= label_nc]))
+            raise DataError(f"{path}: label ids must lie in [0, {label_nc - 1}] "
+                            f"(label_nc = {label_nc}), found {bad[:8]}")
+        return a
+    return read_label(path, ids=False) if input_nc == 1 else read_rgb(path)
+
+
+def _index_frames(folder: Path, files: list[str]) -> dict[str, str]:
+    """``{frame_key: file name}`` of one sequence folder, in the order of ``files`` (time order);
+    two files of one frame (``0007.png`` and ``0007.jpg``) raise :class:`DataError`."""
+    by_key: dict[str, str] = {}
+    for f in files:
+        key = frame_key(f)
+        if key in by_key:
+            raise DataError(f"{folder}: {by_key[key]!r} and {f!r} are both frame {key!r} (files of one "
+                            f"frame are paired by name; keep one file per frame)")
+        by_key[key] = f
+    return by_key
+
+
+def _mismatch(kind: str, absent: list[tuple[str, str]], stray: list[tuple[str, str]], first: str,
+              per_frame: bool) -> str:
+    """What differs between the frames of A and the files of ``kind``: the first few of each side."""
+    parts = []
+    if absent:
+        shown = ", ".join(f"{k!r} (A file {a!r})" for k, a in absent[:3])
+        more = f" and {len(absent) - 3} more" if len(absent) > 3 else ""
+        parts.append(f"no {kind} file for frame {shown}{more}")
+    if stray:
+        shown = ", ".join(repr(f) for _, f in stray[:3])
+        more = f" and {len(stray) - 3} more" if len(stray) > 3 else ""
+        parts.append(f"{kind} file {shown}{more} matches no A frame")
+        if not per_frame and any(k == first for k, _ in stray):
+            parts.append(f"the first frame {first!r} has no {kind} file (there is no frame t-1 before it)")
+    return "; ".join(parts)
+
+
 class VideoFolderDataset(Dataset):
     """Windows of ``T`` frames from ``<root>/<split>_{A,B,inst,flow,occ}/<sequence>/``.
 
@@ -180,10 +231,13 @@ class VideoFolderDataset(Dataset):
     global generator (which the DataLoader seeds per worker).
 
     Validation. Construction checks names and counts (cheap): missing folders, empty folders or
-    sequences, A/B/inst sequences differing in names or frame counts, flow / occlusion counts.
-    Loading checks files: unreadable or truncated images, label ids ``>= label_nc``, sizes that
-    differ within a sequence or between the maps of one frame, flow arrays of the wrong shape.
-    All raise :class:`DataError` naming the file, the sequence and the frame.
+    sequences, A/B/inst sequences differing in names or frame counts, frame files of one kind
+    whose names do not pair with the A frames (a missing frame is named), flow / occlusion counts.
+    Loading checks files: unreadable or truncated images, label ids ``>= label_nc``, label or
+    instance maps stored as JPEG (lossy: wrong ids), 16-bit frames holding 8-bit values, sizes that
+    differ within a sequence or between the maps of one frame, flow arrays of the wrong shape or
+    with NaN / Inf. All raise :class:`DataError` naming the file, the sequence and the frame.
+    :func:`vid2vid.data.check.check_dataset` runs these checks on every file up front.
 
     Item (a dict; the default ``collate`` adds a batch dimension ``B`` in front):
         ``label``: ``float32 [T, C_s, H, W]``, ``C_s = semantic_nc``. With ``label_nc > 0``: one-hot
@@ -301,24 +355,26 @@ class VideoFolderDataset(Dataset):
         names = list_sequences(a_dir)
         if not names:
             raise DataError(f"{a_dir}: no sequence folders (expected {a_dir}/<sequence>/<frame>.png)")
-        a_files = {}
+        a_files, a_keys = {}, {}
         for name in names:
             frames = list_frames(a_dir / name)
             if not frames:
                 raise DataError(f"{a_dir / name}: sequence {name!r} holds no frames (png/jpg/bmp)")
+            a_keys[name] = list(_index_frames(a_dir / name, frames))
             a_files[name] = tuple(a_dir / name / f for f in frames)
         kinds = {"B": self.load_image, "inst": self.use_instance, "flow": self.load_flow,
                  "occ": self.load_occlusion}
         found: dict[str, dict[str, tuple[Path, ...]] | None] = {}
         for kind, wanted in kinds.items():
-            found[kind] = self._scan_kind(kind, a_dir, a_files) if wanted else None
+            found[kind] = self._scan_kind(kind, a_dir, a_files, a_keys) if wanted else None
         return [
             _Sequence(name, a_files[name], *(found[k][name] if found[k] is not None else None
                                              for k in ("B", "inst", "flow", "occ")))
             for name in names
         ]
 
-    def _scan_kind(self, kind: str, a_dir: Path, a_files: dict[str, tuple[Path, ...]]) -> dict:
+    def _scan_kind(self, kind: str, a_dir: Path, a_files: dict[str, tuple[Path, ...]],
+                   a_keys: dict[str, list[str]]) -> dict:
         folder = kind_dir(self.root, self.split, kind)
         if not folder.is_dir():
             raise DataError(f"{folder}: folder not found (needed for {kind}; {a_dir} exists)")
@@ -338,14 +394,31 @@ class VideoFolderDataset(Dataset):
             seq_dir = folder / name
             files = (list_frames(seq_dir, extensions) if extensions else list_frames(seq_dir)) \
                 if seq_dir.is_dir() else []
-            expected = len(a) if per_frame else len(a) - 1
-            if len(files) != expected:
+            by_key = _index_frames(seq_dir, files)
+            keys = a_keys[name] if per_frame else a_keys[name][1:]
+            wanted = set(keys)
+            absent = [(k, a[i if per_frame else i + 1].name) for i, k in enumerate(keys) if k not in by_key]
+            stray = [(k, f) for k, f in by_key.items() if k not in wanted]
+            if absent or stray:
                 rule = ("A, B and inst must agree frame for frame" if per_frame
-                        else "one file per frame after the first")
-                raise DataError(f"sequence {name!r}: {a_dir / name} has {len(a)} frames but {seq_dir} "
-                                f"has {len(files)} {kind} files, expected {expected} ({rule})")
-            out[name] = tuple(seq_dir / f for f in files)
+                        else "one file per frame after the first, named after its frame")
+                expected = len(keys)
+                if len(files) != expected:
+                    head = (f"sequence {name!r}: {a_dir / name} has {len(a)} frames but {seq_dir} has "
+                            f"{len(files)} {kind} files, expected {expected} ({rule})")
+                else:
+                    head = (f"sequence {name!r}: the {kind} file names in {seq_dir} do not match the "
+                            f"frames of {a_dir / name} ({rule}; files are paired by name, not by position)")
+                raise DataError(head + "; " + _mismatch(kind, absent, stray, a_keys[name][0], per_frame))
+            out[name] = tuple(seq_dir / by_key[k] for k in keys)
         return out
+
+    def check(self, progress: bool = False, workers: int | None = None) -> DatasetCheck:
+        """Decode every file this dataset loads, now; see :func:`vid2vid.data.check.check_dataset`
+        (raises one :class:`DataError` listing every bad file)."""
+        from vid2vid.data.check import check_dataset  # check.py imports this module
+
+        return check_dataset(self, progress=progress, workers=workers)
 
     # ----------------------------------------------------------------- sampling
     def set_n_frames(self, n_frames: int | None) -> None:
@@ -465,14 +538,7 @@ class VideoFolderDataset(Dataset):
         """The raw arrays of frame ``j``, with every size checked against the A map."""
         where = self._where(seq, j)
         try:
-            if self.label_nc > 0:
-                a = read_label(seq.a[j])
-                if a.size and a.max() >= self.label_nc:
-                    bad = sorted(int(v) for v in np.unique(a[a >= self.label_nc]))
-                    raise DataError(f"{seq.a[j]}: label ids must lie in [0, {self.label_nc - 1}] "
-                                    f"(label_nc = {self.label_nc}), found {bad[:8]} {where}")
-            else:
-                a = read_label(seq.a[j]) if self.input_nc == 1 else read_rgb(seq.a[j])
+            a = read_source(seq.a[j], self.label_nc, self.input_nc)
             size = a.shape[:2]
             first = self._sizes.setdefault(seq.name, (size, seq.a[j]))
             if first[0] != size:

@@ -7,26 +7,40 @@
                                                 no file for the first frame of a sequence
     <root>/<split>_occ/<sequence>/<frame>.png   255 where a pixel of t is not visible in t-1, optional
 
-``split`` is ``train`` or ``test``. Frame file names sort in time order. Every reader raises
-:class:`DataError` naming the file when it cannot deliver what was expected.
+``split`` is ``train`` or ``test``. Frame file names sort in time order *naturally*: runs of digits
+compare as numbers (:func:`natural_key`), so ``8.png, 9.png, 10.png`` (unpadded) is in time order
+too. The files of one frame are paired by :func:`frame_key` (their name without extension and
+without trailing non-numeric ``_`` tags), so ``0007.png`` in ``_A`` pairs with ``0007.png`` in
+``_B`` and Cityscapes' ``aachen_000000_000019_gtFine_labelIds.png`` with
+``aachen_000000_000019_leftImg8bit.png``. A flow or occlusion file is named after the frame ``t``
+it belongs to (``python -m vid2vid flow`` uses the ``_B`` frame names).
+
+Every reader raises :class:`DataError` naming the file when it cannot deliver what was expected:
+label and instance maps must be lossless (no JPEG), RGB frames 8- or 16-bit, flows finite.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 __all__ = [
-    "DataError", "KINDS", "IMAGE_EXTENSIONS", "kind_dir", "list_sequences", "list_frames",
+    "DataError", "KINDS", "IMAGE_EXTENSIONS", "LOSSY_EXTENSIONS", "kind_dir", "natural_key", "frame_key",
+    "list_sequences", "list_frames",
     "read_label", "read_rgb", "read_instance", "read_flow", "read_mask",
     "write_label", "write_rgb", "write_instance", "write_flow", "write_mask",
 ]
 
 KINDS = ("A", "B", "inst", "flow", "occ")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+LOSSY_EXTENSIONS = (".jpg", ".jpeg")  # fine for frames, wrong for id maps (see read_label)
+_JPEG_MAGIC = b"\xff\xd8\xff"  # a JPEG stream under any extension is lossy all the same
+_DIGITS = re.compile(r"([0-9]+)")
+_is_number = re.compile(r"[0-9]+").fullmatch
 
 
 class DataError(ValueError):
@@ -40,42 +54,83 @@ def kind_dir(root: str | os.PathLike, split: str, kind: str) -> Path:
     return Path(root) / f"{split}_{kind}"
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key comparing runs of ASCII digits as numbers: ``9.png < 10.png``, ``f_8 < f_10``.
+
+    Plain text sorting puts ``10.png`` before ``9.png``, which silently shuffles the frames of
+    a sequence whose names are not zero-padded. Names whose numbers are equal but spelled
+    differently (``8`` and ``08``) fall back to plain text order, so the order is total.
+    """
+    parts = _DIGITS.split(name)  # text, digits, text, digits, ..., text: digit runs at odd indices
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
+
+
+def frame_key(name: str) -> str:
+    """The name that pairs the files of one frame across ``_A``, ``_B``, ``_inst``, ``_flow``, ``_occ``.
+
+    The file name without its extension and without trailing ``_``-separated tags that are not
+    all digits, as long as an all-digit part remains before them: ``0007.png -> 0007``,
+    ``frame_8.png -> frame_8``, ``aachen_000000_000019_leftImg8bit.png -> aachen_000000_000019``,
+    ``aachen_000000_000019_gtFine_labelIds.png -> aachen_000000_000019``. Names without such a
+    numeric part are kept whole (``frame8_label.png -> frame8_label``).
+    """
+    tokens = Path(name).stem.split("_")
+    while len(tokens) > 1 and not _is_number(tokens[-1]) and any(_is_number(t) for t in tokens[:-1]):
+        tokens.pop()
+    return "_".join(tokens)
+
+
 def list_sequences(folder: str | os.PathLike) -> list[str]:
-    """Sorted sequence (sub-folder) names of a ``<split>_<kind>`` folder."""
+    """Sequence (sub-folder) names of a ``<split>_<kind>`` folder, in natural order (:func:`natural_key`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted((p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=natural_key)
 
 
 def list_frames(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
-    """Sorted frame file names (time order) of one sequence folder with the given extensions."""
+    """Frame file names of one sequence folder with the given extensions, in time order.
+
+    Time order is natural order (:func:`natural_key`): ``8.png, 9.png, 10.png``, not the text
+    order ``10.png, 8.png, 9.png``.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: sequence folder not found")
     return sorted(
-        p.name for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
+        (p.name for p in folder.iterdir()
+         if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")),
+        key=natural_key,
     )
 
 
-def _imread(path: str | os.PathLike, flags: int) -> np.ndarray:
+def _imread(path: str | os.PathLike, flags: int, ids: str | None = None) -> np.ndarray:
+    """Decode an image file; ``ids`` names what the file holds when it holds ids ("label",
+    "instance"), which a lossy file cannot store exactly."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     data = np.fromfile(str(path), dtype=np.uint8)
+    if ids is not None and (path.suffix.lower() in LOSSY_EXTENSIONS or data[:3].tobytes() == _JPEG_MAGIC):
+        # JPEG's block compression turns an id of 7 into 6 or 8 near edges: wrong ids that
+        # still lie in range, so nothing downstream would notice.
+        raise DataError(f"{path}: {ids} map stored as JPEG; lossy compression changes the ids "
+                        f"(wrong but in-range values near edges); save {ids} maps as PNG")
     img = cv2.imdecode(data, flags) if data.size else None
     if img is None:
         raise DataError(f"{path}: unreadable or truncated image")
     return img
 
 
-def read_label(path: str | os.PathLike) -> np.ndarray:
+def read_label(path: str | os.PathLike, ids: bool = True) -> np.ndarray:
     """A label map (or a single-channel continuous map): ``uint8 [H, W]``.
 
     A colour file is accepted only when its three channels are equal (grey stored as RGB).
+    ``ids``: the file holds label ids, so a JPEG (lossy) file is refused; pass ``False`` for
+    continuous maps (edge maps), which may be JPEG.
     """
-    img = _imread(path, cv2.IMREAD_UNCHANGED)
+    img = _imread(path, cv2.IMREAD_UNCHANGED, ids="label" if ids else None)
     if img.ndim == 3:
         if img.shape[2] >= 3 and not (np.array_equal(img[..., 0], img[..., 1])
                                       and np.array_equal(img[..., 0], img[..., 2])):
@@ -87,23 +142,42 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An RGB frame: ``uint8 [H, W, 3]`` (grey files are expanded to three channels)."""
-    img = _imread(path, cv2.IMREAD_COLOR)
-    if img.dtype != np.uint8:
-        raise DataError(f"{path}: expected an 8-bit image, found {img.dtype}")
+    """An RGB frame: ``uint8 [H, W, 3]`` (grey files are expanded to three channels, alpha dropped).
+
+    16-bit files are read with their true depth: value ``v`` means ``v / 65535`` and becomes
+    ``round(v * 255 / 65535)``. (A plain 8-bit decode keeps only the high byte, so a 16-bit file
+    holding values 0..255 would come out black.) Such a file, a 16-bit file whose values are all
+    ``<= 255`` but not all zero, is ambiguous (a nearly black frame, or 8-bit values stored in 16
+    bits by mistake) and is refused with a :class:`DataError`: save it as 8-bit.
+    """
+    # ANYDEPTH keeps 16 bits instead of truncating to the high byte; COLOR gives 3 channels.
+    img = _imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if img.dtype == np.uint16:
+        peak = int(img.max(initial=0))
+        if 0 < peak <= 255:
+            raise DataError(f"{path}: 16-bit file holding 8-bit values (largest value {peak} of 65535, "
+                            f"a nearly black frame at 16 bits); save it as an 8-bit image")
+        # round(v * 255 / 65535) == round(v / 257), exact in integers
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise DataError(f"{path}: expected an 8- or 16-bit image, found {img.dtype}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_instance(path: str | os.PathLike) -> np.ndarray:
-    """An instance map: ``int32 [H, W]`` (8- or 16-bit single-channel file)."""
-    img = _imread(path, cv2.IMREAD_UNCHANGED)
+    """An instance map: ``int32 [H, W]`` (8- or 16-bit single-channel lossless file, not JPEG)."""
+    img = _imread(path, cv2.IMREAD_UNCHANGED, ids="instance")
     if img.ndim != 2:
         raise DataError(f"{path}: expected a single-channel instance map, found shape {img.shape}")
     return img.astype(np.int32)
 
 
 def read_flow(path: str | os.PathLike) -> np.ndarray:
-    """A backward flow ``float32 [H, W, 2]`` (dx, dy in pixels, t -> t-1)."""
+    """A backward flow ``float32 [H, W, 2]`` (dx, dy in pixels, t -> t-1), every value finite.
+
+    NaN or Inf (a failed estimate, or float64 values beyond float32's range) is refused: it
+    would reach the flow loss and ``grid_sample`` and turn training to NaN (or crash it).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: flow file not found")
@@ -113,12 +187,33 @@ def read_flow(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: unreadable flow file ({err})") from err
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise DataError(f"{path}: expected flow of shape [H, W, 2], found {flow.shape}")
-    return flow.astype(np.float32, copy=False)
+    if flow.dtype.kind not in "fiu":
+        raise DataError(f"{path}: expected a float flow array, found dtype {flow.dtype}")
+    with np.errstate(over="ignore"):  # values beyond float32 become Inf, refused just below
+        flow = flow.astype(np.float32, copy=False)
+    finite = np.isfinite(flow)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        y, x, c = (int(v) for v in bad[0])
+        raise DataError(f"{path}: flow holds {len(bad)} non-finite values (NaN or Inf), the first at "
+                        f"row {y}, column {x} ({'dx' if c == 0 else 'dy'}); expected finite pixel "
+                        f"displacements")
+    return flow
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """A binary mask file (occlusion, foreground): ``bool [H, W]``, true where the file is > 127."""
-    img = _imread(path, cv2.IMREAD_GRAYSCALE)
+    """A binary mask file (occlusion, foreground): ``bool [H, W]``, true above half the file's range
+    (> 127 for 8-bit files, > 32767 for 16-bit files; a 16-bit file holding only 0..255 is refused
+    as in :func:`read_rgb`)."""
+    img = _imread(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    if img.dtype == np.uint16:
+        peak = int(img.max(initial=0))
+        if 0 < peak <= 255:
+            raise DataError(f"{path}: 16-bit file holding 8-bit values (largest value {peak} of 65535); "
+                            f"save the mask as an 8-bit image")
+        return img > 32767
+    if img.dtype != np.uint8:
+        raise DataError(f"{path}: expected an 8- or 16-bit mask, found {img.dtype}")
     return img > 127
 
 

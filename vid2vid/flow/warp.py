@@ -20,6 +20,10 @@ import torch.nn.functional as F
 
 __all__ = ["base_grid", "compose_flows", "flow_confidence", "warp"]
 
+# Normalised sample positions are clamped to [-limit, limit] (frame = [-1, 1]): 512 frame widths
+# out, far enough that clamping changes nothing for "zeros" / "border" padding.
+_GRID_LIMIT = 1024.0
+
 
 def base_grid(height: int, width: int, device=None, dtype=None) -> torch.Tensor:
     """Pixel coordinates ``[1, 2, H, W]``: channel 0 is x (column), channel 1 is y (row)."""
@@ -49,6 +53,13 @@ def warp(
     Returns:
         ``[B, C, H, W]``: ``out[..., y, x] = image[..., y + dy, x + dx]`` (interpolated).
         Exact for integer flows whose sources lie inside the frame.
+
+    Non-finite flow. A NaN or Inf component is read as 0 (no displacement along that axis) and
+    gets no gradient; sample positions are clamped far outside the frame (``_GRID_LIMIT``) so
+    huge finite flows cannot overflow either. ``grid_sample`` must never see a non-finite grid:
+    its output is undefined there and its CPU backward can crash the process (segfault) instead
+    of raising. Data files are validated on reading (``read_flow``); this guards flows predicted
+    by a diverging network, so one bad step cannot kill a training run. Finite flows are unchanged.
     """
     if image.dim() != 4 or flow.dim() != 4:
         raise ValueError(
@@ -61,12 +72,15 @@ def warp(
             f"got image {tuple(image.shape)} and flow {tuple(flow.shape)}"
         )
     _, _, h, w = image.shape
-    flow = flow.to(image.dtype)
+    # nan_to_num's backward passes the gradient of finite entries only (zero for replaced ones).
+    flow = torch.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0).to(image.dtype)
     pos = base_grid(h, w, device=image.device, dtype=image.dtype) + flow  # [B, 2, H, W] pixels
     # grid_sample with align_corners=True maps -1 to pixel 0 and +1 to pixel (size - 1).
     gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
+    # Beyond +-_GRID_LIMIT every padding mode but "reflection" reads the same value, and float
+    # overflow (a finite flow near 3e38 times 2 / (w - 1)) becomes impossible.
+    grid = torch.stack([gx, gy], dim=-1).clamp(-_GRID_LIMIT, _GRID_LIMIT)  # [B, H, W, 2]
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
 
 

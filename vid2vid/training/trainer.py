@@ -15,20 +15,41 @@ Shape of a step (one batch of training windows ``[B, T, ...]``), PAPER.md sectio
 
 Checkpoints: ``<out>/checkpoints/step_<N>/`` holds Accelerate's state (models, optimisers, RNG
 states of every process) and ``trainer.pt`` (step, epoch, position in the epoch, EMA); it is
-written under a temporary name and renamed when complete, every ``checkpoint_every`` steps and
-at exit. ``<out>/generator.pt`` (config + generator weights, the EMA when there is one) is what
-``python -m vid2vid generate`` reads; ``train.snapshot_every`` also keeps copies of it along the
-way (``<out>/snapshots/step_<N>.pt``, to see how quality grows). Only the main process writes files.
+written under a temporary name, flushed to disk and renamed when complete, every
+``checkpoint_every`` steps and at exit. ``<out>/generator.pt`` (config + generator weights, the EMA
+when there is one) is what ``python -m vid2vid generate`` reads; ``train.snapshot_every`` also keeps
+copies of it along the way (``<out>/snapshots/step_<N>.pt``, to see how quality grows). Only the main
+process writes files.
+
+What goes wrong, and what it costs:
+
+- a non-finite loss (or weights) stops the run with :class:`TrainingDiverged` naming the step, the
+  loss and the last good checkpoint; nothing non-finite is ever written;
+- SIGINT (Ctrl-C) and SIGTERM stop the run after the current step with a checkpoint of it
+  (:class:`TrainingInterrupted`, :class:`TrainingTerminated`); a second signal stops at once;
+  any other error in the loop saves the steps done since the last checkpoint, then propagates;
+- a failed write (a full disk) raises :class:`~vid2vid.training.checkpoint.CheckpointWriteError`
+  and leaves the previous checkpoint and no temporaries;
+- a new run refuses an output folder that holds another run (:class:`OutputExistsError`) unless
+  told to resume it or to overwrite it;
+- a damaged newest checkpoint is skipped with a warning naming the file, for the newest that loads;
+  a checkpoint of another configuration raises one
+  :class:`~vid2vid.training.checkpoint.CheckpointMismatchError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -40,15 +61,66 @@ from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.sequence import SequenceGenerator, label_window
-from vid2vid.training.checkpoint import atomic_save, latest_checkpoint, safe_load
+from vid2vid.training.checkpoint import (
+    CheckpointMismatchError,
+    CheckpointWarning,
+    CheckpointWriteError,
+    atomic_save,
+    describe_mismatch,
+    fsync_dir,
+    fsync_tree,
+    list_checkpoints,
+    prune_checkpoints,
+    remove_temporaries,
+    safe_load,
+)
 from vid2vid.training.ema import EMA
 from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 
-__all__ = ["Trainer", "build_dataset", "export_generator", "load_generator"]
+__all__ = ["OutputExistsError", "Trainer", "TrainingDiverged", "TrainingInterrupted", "TrainingTerminated",
+           "build_dataset", "export_generator", "load_generator", "trim_log"]
 
 WARMUP_EPOCHS = 1_000_000  # the flow warm-up draws its windows as epochs 10^6, 10^6 + 1, ...
 WARMUP_WINDOW = 50  # updates over which the warm-up compares its flow loss with a zero flow's
+# What a run writes in its output folder: what overwrite=True removes before a new run starts there.
+RUN_FILES = ("checkpoints", "generator.pt", "snapshots", "samples", "log.jsonl", "warmup.jsonl",
+             "run_info.json", "logs")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight is no longer finite: the run stopped and wrote nothing more (the message names
+    the step, the loss or weight and the last good checkpoint)."""
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder already holds another run (checkpoints or generator.pt) and the new one was
+    told neither to resume it nor to overwrite it."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) stopped the run after a step; a checkpoint of that step was saved first.
+    ``step`` and ``checkpoint`` say which; the message says how to continue."""
+
+    def __init__(self, message: str, step: int, checkpoint: Path | None):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
+class TrainingTerminated(SystemExit):
+    """SIGTERM stopped the run after a step; a checkpoint of that step was saved first. A SystemExit
+    with the conventional status 128 + 15 = 143, so an uncaught one ends the process quietly."""
+
+    def __init__(self, message: str, step: int, checkpoint: Path | None):
+        super().__init__(128 + signal.SIGTERM)
+        self.message, self.step, self.checkpoint = message, step, checkpoint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _DamagedCheckpoint(Exception):
+    """A file of a checkpoint folder is missing, truncated or unreadable (the message names it)."""
 
 
 def build_dataset(cfg: Config, split: str = "train", training: bool = True,
@@ -66,22 +138,161 @@ def build_dataset(cfg: Config, split: str = "train", training: bool = True,
     )
 
 
+def _first_nonfinite(named: Iterable[tuple[str, torch.Tensor]]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
+    for name, v in named:
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            return name
+    return None
+
+
 def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int) -> Path:
-    """Write the inference checkpoint: ``{"config": dict, "generator": state_dict, "step": int}``."""
+    """Write the inference checkpoint: ``{"config": dict, "generator": state_dict, "step": int}``.
+    Non-finite weights are refused (:class:`TrainingDiverged`): a NaN generator is never written."""
     state = {k: v.detach().cpu() for k, v in G.state_dict().items()}
+    bad = _first_nonfinite(state.items())
+    if bad is not None:
+        raise TrainingDiverged(f"{path}: refusing to write a generator with non-finite weights ({bad} holds "
+                               f"NaN or inf at step {step}): training has diverged")
     return atomic_save({"config": cfg.to_dict(), "generator": state, "step": int(step)}, path)
 
 
 def load_generator(path: str | Path, map_location="cpu"):
-    """Load an inference checkpoint safely (``weights_only=True``): returns ``(cfg, G, step)``."""
+    """Load an inference checkpoint safely (``weights_only=True``): returns ``(cfg, G, step)``.
+    Weights that do not fit the configuration stored with them raise one
+    :class:`~vid2vid.training.checkpoint.CheckpointMismatchError` naming the first parameter."""
     ckpt = safe_load(path, map_location=map_location)
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "generator" not in ckpt:
+    if not isinstance(ckpt, dict) or "config" not in ckpt or not isinstance(ckpt.get("generator"), dict):
         raise RuntimeError(f"{path}: not a vid2vid generator checkpoint (expected keys 'config', "
                            f"'generator'; found {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)})")
     cfg = Config.from_dict(ckpt["config"], where=str(path))
     G = build_generator(cfg)
+    # load_state_dict would list every mismatching tensor (a hundred lines); one sentence says it
+    found = {k: tuple(v.shape) for k, v in ckpt["generator"].items() if torch.is_tensor(v)}
+    problem = describe_mismatch({k: tuple(v.shape) for k, v in G.state_dict().items()}, found)
+    if problem:
+        raise CheckpointMismatchError(
+            f"{path}: the generator weights do not fit the configuration stored with them (preset "
+            f"{cfg.preset}): {problem}; the file was written by another version of vid2vid, or its config "
+            "was edited or comes from another run (another preset or model settings)")
     G.load_state_dict(ckpt["generator"])
     return cfg, G.eval(), int(ckpt.get("step", 0))
+
+
+def trim_log(path: str | Path, step: int) -> int:
+    """Drop the rows of a ``log.jsonl`` after ``step`` (and unreadable ones, such as a line cut short
+    by a kill): a resumed run trains those steps again and logs them anew. Returns how many rows
+    were dropped; the file is rewritten atomically, and only when something is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            keep = isinstance(row, dict) and int(row.get("step", 0)) <= step
+        except (ValueError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in kept))
+        os.replace(tmp, path)
+    return dropped
+
+
+def _short(err: BaseException) -> str:
+    """The first sentence of an error message, for a one-line warning."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.split(". ")[0][:300]
+
+
+def _damaged_file(ckpt: Path) -> str | None:
+    """After a failed load: the first file of a checkpoint folder that does not load on its own,
+    as ``"<file>: damaged or truncated (<why>)"``, or None when every file loads."""
+    from accelerate.utils.other import load
+    from safetensors import safe_open
+
+    for f in sorted(ckpt.iterdir()):
+        try:
+            if f.suffix == ".safetensors":
+                with safe_open(str(f), framework="pt") as st:
+                    for k in st.keys():
+                        st.get_tensor(k)
+            elif f.suffix in (".bin", ".pt"):
+                load(f, map_location="cpu")
+        except Exception as err:
+            return f"{f}: damaged or truncated ({_short(err)})"
+    return None
+
+
+def _config_difference(saved: Path, cfg: Config) -> str:
+    """Which model settings of the checkpoint's ``config.yaml`` differ from ``cfg``, as advice."""
+    import yaml
+
+    advice = ("resume with the configuration it was trained with (its config.yaml), or start the new "
+              "configuration in another output folder")
+    try:
+        old = yaml.safe_load(saved.read_text())
+        now = cfg.to_dict()
+        diffs = []
+        if old.get("preset") != now["preset"]:
+            diffs.append(f"preset {old.get('preset')!r} there, {now['preset']!r} now")
+        for section in ("model", "data"):
+            for key, value in now[section].items():
+                if section == "data" and key not in ("label_nc", "input_nc", "use_instance", "dataset"):
+                    continue  # paths and sizes do not change the networks' shapes
+                if key in old.get(section, {}) and old[section][key] != value:
+                    diffs.append(f"{section}.{key}={old[section][key]!r} there, {value!r} now")
+    except Exception:  # no or an unreadable config.yaml: the advice alone
+        return f"It was written with another preset or other model settings: {advice}"
+    if not diffs:
+        return f"It was written with another preset or other model settings: {advice}"
+    return f"It was written with other settings ({'; '.join(diffs[:6])}): {advice}"
+
+
+class _StopSignals:
+    """While active (a context manager), SIGINT and SIGTERM only ask the training loop to stop:
+    ``signum`` records the first one, and the loop saves a checkpoint after the current step and
+    stops. The previous handlers come back for a second signal (Ctrl-C twice stops at once) and on
+    exit. A signal the process ignores (SIG_IGN, e.g. SIGINT of a background job) stays ignored;
+    outside the main thread signals cannot be caught, and nothing is installed."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                old = signal.getsignal(s)
+                if old is not signal.SIG_IGN:
+                    self._old[s] = old
+                    signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        signal.signal(signum, self._previous(signum))  # the next one acts as before: stop at once
+        # os.write, not print: a handler may interrupt a print to the same stream (tqdm's bar)
+        name = signal.Signals(signum).name
+        os.write(2, f"\n{name}: stopping after this step, with a checkpoint; send {name} again to stop at "
+                    "once\n".encode())
+
+    def _previous(self, signum: int):
+        old = self._old.get(signum)
+        return signal.SIG_DFL if old is None else old
+
+    def __exit__(self, *exc) -> None:
+        for s in self._old:
+            signal.signal(s, self._previous(s))
+        self._old.clear()
 
 
 def use_cpu() -> bool:
@@ -115,16 +326,30 @@ class Trainer:
     Args:
         cfg: the run's settings.
         out_dir: where checkpoints, logs and samples go.
-        resume: continue from the latest complete checkpoint in ``out_dir`` (if any).
+        resume: continue from the newest complete checkpoint in ``out_dir`` that loads (a damaged
+            newer one is skipped with a :class:`~vid2vid.training.checkpoint.CheckpointWarning`);
+            starts from scratch when the folder holds no run.
         max_steps: stop after this many steps in total (smoke runs, tests); None = the recipe's epochs.
         accelerator: an ``accelerate.Accelerator``; one is made from the config when None.
+        log_with: Accelerate's tracker (``"tensorboard"``) or None.
+        overwrite: replace the run already in ``out_dir`` (its checkpoints, generator.pt, snapshots,
+            samples and logs are removed). Without it (or ``resume``) a folder that holds checkpoints
+            or generator.pt is refused with :class:`OutputExistsError`.
+        check_data: decode every training file before anything trains
+            (:func:`~vid2vid.data.check.check_dataset`), so that a truncated or bad file stops the
+            run now, listed with every other, rather than hours in when a window draws it. None
+            (default): when the split has at most ``data.check_max_files`` files.
     """
 
     def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False, max_steps: int | None = None,
-                 accelerator=None, log_with: str | None = "tensorboard"):
+                 accelerator=None, log_with: str | None = "tensorboard", overwrite: bool = False,
+                 check_data: bool | None = None):
         from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
         from accelerate.utils import set_seed
 
+        if resume and overwrite:
+            raise ValueError("resume=True continues the run in the output folder and overwrite=True replaces "
+                             "it: pass one of them (--resume or --overwrite)")
         self.cfg, self.out = cfg, Path(out_dir)
         self.max_steps = max_steps
         if accelerator is None:
@@ -137,6 +362,7 @@ class Trainer:
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         check_process_group(self.acc.num_processes)
+        self._claim_out_dir(resume, overwrite)
         set_seed(cfg.train.seed)
         t = cfg.train
 
@@ -163,6 +389,7 @@ class Trainer:
         self.opt_D = torch.optim.Adam([{**g, "lr": g["base_lr"]} for g in d_groups], lr=lr_D, betas=betas)
 
         self.dataset = build_dataset(cfg, "train", training=True)
+        self._check_data(check_data)
         per_process = max(1, t.batch_size // self.acc.num_processes)
         loader = torch.utils.data.DataLoader(self.dataset, batch_size=per_process, shuffle=True,
                                              num_workers=cfg.data.num_workers, drop_last=False)
@@ -184,6 +411,8 @@ class Trainer:
         self.warmup_updates = self.warmup_sweeps = 0  # the flow warm-up's progress (fresh runs only)
         self.total_epochs = t.niter + t.niter_decay
         self.history: list[dict[str, float]] = []
+        self._saved_step: int | None = None  # the step of the newest checkpoint this run holds
+        self._partial = False  # the step under way has updated some weights already
         if resume:
             self._resume()
 
@@ -198,44 +427,246 @@ class Trainer:
             state["ema"] = self.ema.shadow.state_dict()
         return state
 
+    def _models(self) -> list[nn.Module]:
+        """The prepared models in Accelerate's order: the files ``model.safetensors``, ``model_1``, ..."""
+        return [self.seqG, self.D_I_p] + ([self.D_V_p] if self.D_V_p is not None else [])
+
+    def _all_ok(self, ok: bool) -> bool:
+        """Whether ``ok`` holds on every process (a collective: all processes must call it)."""
+        if self.acc.num_processes == 1:
+            return ok
+        flag = torch.tensor([0.0 if ok else 1.0], device=self.acc.device)
+        return float(self.acc.reduce(flag, "max")) == 0.0
+
+    def _tell(self, message: str) -> None:
+        """A message for the person running the job, on stderr of the main process."""
+        if self.acc.is_main_process:
+            print(message, file=sys.stderr, flush=True)
+
+    def _check_data(self, check_data: bool | None) -> None:
+        """The pre-flight check of the training files (see ``check_data`` in the class docstring)."""
+        from vid2vid.data.check import check_dataset, count_files
+
+        limit = self.cfg.data.check_max_files
+        if check_data is None:
+            check_data = 0 < count_files(self.dataset) <= limit
+        if check_data:  # every process checks (cheap at this size) so that all of them stop together
+            summary = check_dataset(self.dataset, progress=self.acc.is_local_main_process)
+            self.acc.print(f"data check: {summary}")
+
+    def _claim_out_dir(self, resume: bool, overwrite: bool) -> None:
+        """Refuse to start a run over another one; with ``overwrite`` remove the other run's files;
+        tidy the temporaries an interrupted write left (``.generator.pt.*.tmp``, ``.step_N.tmp``)."""
+        found = list_checkpoints(self.ckpt_dir)
+        generator = self.out / "generator.pt"
+        if not overwrite and (found or generator.exists()) and not (resume and found):
+            if resume:  # nothing to resume from, and starting afresh would replace generator.pt
+                raise OutputExistsError(
+                    f"{self.out}: holds generator.pt but no checkpoint to resume from (no step_<N> folder "
+                    f"in {self.ckpt_dir}); pass overwrite=True (--overwrite) to start a new run there, or "
+                    "choose another output folder")
+            held = ([f"checkpoints up to step {found[-1][0]}"] if found else []) + \
+                (["generator.pt"] if generator.exists() else [])
+            raise OutputExistsError(
+                f"{self.out}: already holds a run ({', '.join(held)}); a new run there would replace its "
+                "generator.pt and mix the two runs' checkpoints. Pass resume=True (--resume) to continue "
+                "it, overwrite=True (--overwrite) to replace it, or choose another output folder")
+        self.acc.wait_for_everyone()  # every process has looked before the main one removes anything
+        if self.acc.is_main_process:
+            if overwrite:
+                removed = [name for name in RUN_FILES if (self.out / name).exists()]
+                for name in removed:
+                    target = self.out / name
+                    if target.is_dir() and not target.is_symlink():
+                        shutil.rmtree(target)
+                    else:
+                        target.unlink()
+                if removed:
+                    self._tell(f"overwrite: removed the previous run's {', '.join(removed)} from {self.out}")
+            remove_temporaries(self.out)
+        self.acc.wait_for_everyone()
+
+    def _trainer_state(self) -> dict:
+        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        if self.ema is not None:
+            state["ema"] = self.ema.shadow.state_dict()
+        return state
+
+    def _last_good(self) -> str:
+        """Where the run can go back to, for the messages of a stopped run."""
+        good = [(s, p) for s, p in list_checkpoints(self.ckpt_dir) if s <= self.step]
+        if not good:
+            return "no checkpoint was saved before it"
+        return f"the last good checkpoint is {good[-1][1]} (step {good[-1][0]})"
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        lr = self.opt_G.param_groups[0]["lr"]
+        return TrainingDiverged(
+            f"{what}: training has diverged and stopped without saving; {self._last_good()}, generator.pt "
+            f"was not touched. Lower train.lr (now {lr:g}) or check the data, then resume from that "
+            "checkpoint (--resume) or start again (--overwrite)")
+
+    def _check_weights_finite(self) -> None:
+        """Refuse to save NaN or infinite weights (the same on every process, so all raise together)."""
+        G = self.acc.unwrap_model(self.seqG).G
+        named = [("G", G), ("D_I", self.D_I)] + ([("D_V", self.D_V)] if self.D_V is not None else []) + \
+            ([("EMA of G", self.ema.shadow)] if self.ema is not None else [])
+        for what, module in named:
+            bad = _first_nonfinite(module.state_dict().items())
+            if bad is not None:
+                raise self._diverged(f"step {self.step}: weight {bad} of {what} is not finite")
+
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/step_<N>`` atomically (all processes take part) and export G."""
+        """Write ``checkpoints/step_<N>`` atomically (all processes take part) and export G.
+
+        The folder is filled under a temporary name, every file and the folder are flushed to disk,
+        and only then is it renamed into place: neither a kill nor a power cut leaves a visible but
+        incomplete checkpoint. Then ``generator.pt`` is replaced, and older checkpoints of this run
+        are pruned (``train.keep_checkpoints``; newer ones, such as a damaged one a resume skipped,
+        are left). Non-finite weights raise :class:`TrainingDiverged` and nothing is written; a failed
+        write raises :class:`~vid2vid.training.checkpoint.CheckpointWriteError` after removing the
+        temporary folder, leaving the previous checkpoints as they were."""
         name = f"step_{self.step:08d}"
         final, tmp = self.ckpt_dir / name, self.ckpt_dir / f".{name}.tmp"
-        if self.acc.is_main_process:
+        main = self.acc.is_main_process
+        self._check_weights_finite()
+        if main:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         self.acc.wait_for_everyone()
-        self.acc.save_state(str(tmp))  # each process writes its own RNG state
-        self.acc.wait_for_everyone()
-        if self.acc.is_main_process:
-            atomic_save(self._trainer_state(), tmp / "trainer.pt")
-            (tmp / "config.yaml").write_text(self.cfg.to_yaml())
-            old = self.ckpt_dir / f".{name}.old"
-            if final.exists():
-                final.rename(old)
-            tmp.rename(final)  # the checkpoint becomes visible only when complete
-            shutil.rmtree(old, ignore_errors=True)
-            keep = max(1, self.cfg.train.keep_checkpoints)
-            done = sorted(p for p in self.ckpt_dir.glob("step_*") if p.is_dir())
-            for p in done[:-keep]:
-                shutil.rmtree(p, ignore_errors=True)
-            G = self.ema.shadow if self.ema is not None else self.acc.unwrap_model(self.seqG).G
-            export_generator(self.out / "generator.pt", self.cfg, G, self.step)
-        self.acc.wait_for_everyone()
+        error: BaseException | None = None
+        try:
+            self.acc.save_state(str(tmp))  # each process writes its own RNG state
+        except Exception as err:  # a full disk: OSError, RuntimeError, SafetensorError
+            error = err
+        # every process learns whether all wrote their part before anything is published
+        if self._all_ok(error is None) and main:
+            try:
+                atomic_save(self._trainer_state(), tmp / "trainer.pt")
+                (tmp / "config.yaml").write_text(self.cfg.to_yaml())
+                fsync_tree(tmp)
+            except Exception as err:
+                error = err
+        if not self._all_ok(error is None):
+            if main:
+                shutil.rmtree(tmp, ignore_errors=True)
+            why = _short(error) if error is not None else "on another process"
+            raise CheckpointWriteError(f"{final}: checkpoint write failed (disk full?): {why}") from error
+        if main:
+            try:
+                old = self.ckpt_dir / f".{name}.old"
+                shutil.rmtree(old, ignore_errors=True)  # a stale one would block the rename below
+                if final.exists():
+                    final.rename(old)
+                tmp.rename(final)  # the checkpoint becomes visible only when complete
+                fsync_dir(self.ckpt_dir)
+                shutil.rmtree(old, ignore_errors=True)
+                G = self.ema.shadow if self.ema is not None else self.acc.unwrap_model(self.seqG).G
+                export_generator(self.out / "generator.pt", self.cfg, G, self.step)
+                prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_checkpoints, self.step)
+            except Exception as err:
+                error = err
+        if not self._all_ok(error is None):
+            if isinstance(error, CheckpointWriteError | TrainingDiverged):
+                raise error
+            why = _short(error) if error is not None else "on the main process"
+            raise CheckpointWriteError(f"{final}: checkpoint write failed (disk full?): {why}") from error
+        self._saved_step = self.step
         return final
 
+    # ------------------------------------------------------------------ resume
     def _resume(self) -> None:
-        ckpt = latest_checkpoint(self.ckpt_dir)
-        if ckpt is None:
+        """Load the newest checkpoint that loads; damaged newer ones are skipped with a warning."""
+        found = list_checkpoints(self.ckpt_dir)
+        if not found:
             self.acc.print(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
             return
-        self.acc.load_state(str(ckpt))
-        state = safe_load(ckpt / "trainer.pt")
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        for i, (_, ckpt) in enumerate(reversed(found)):
+            try:
+                state = self._load_checkpoint(ckpt)
+            except _DamagedCheckpoint as err:
+                then = (f"falling back to {found[-2 - i][1].name}" if i + 1 < len(found)
+                        else "no older checkpoint is left")
+                warnings.warn(f"{err}: checkpoint {ckpt.name} skipped, {then}", CheckpointWarning,
+                              stacklevel=3)
+                continue
+            self.step, self.epoch = state["step"], state["epoch"]
+            self.batch_in_epoch = state["batch_in_epoch"]
+            if self.acc.num_processes > 1:  # every process must continue from the same step
+                steps = self.acc.gather(torch.tensor([self.step], device=self.acc.device)).tolist()
+                if len(set(steps)) > 1:
+                    raise RuntimeError(f"{self.ckpt_dir}: the processes resumed from different steps {steps}")
+            self._check_random_state(ckpt)
+            self._saved_step = self.step
+            self.acc.print(f"resumed from {ckpt} (step {self.step}, epoch {self.epoch})")
+            return
+        raise RuntimeError(f"{self.ckpt_dir}: none of its {len(found)} checkpoints could be loaded (see the "
+                           "warnings above); start again with overwrite=True (--overwrite)")
+
+    def _load_checkpoint(self, ckpt: Path) -> dict:
+        """Load one checkpoint folder into the models, optimisers, RNGs and EMA; returns trainer.pt.
+        A missing, truncated or unreadable file raises :class:`_DamagedCheckpoint` naming it, weights
+        of another configuration :class:`~vid2vid.training.checkpoint.CheckpointMismatchError`."""
+        try:
+            state = safe_load(ckpt / "trainer.pt")
+        except (FileNotFoundError, RuntimeError) as err:
+            raise _DamagedCheckpoint(_short(err)) from err
+        if not isinstance(state, dict) or not {"step", "epoch", "batch_in_epoch"} <= set(state):
+            raise _DamagedCheckpoint(f"{ckpt / 'trainer.pt'}: expected the keys step, epoch, batch_in_epoch")
+        self._check_model_files(ckpt)
+        try:
+            self.acc.load_state(str(ckpt))
+        except Exception as err:
+            bad = _damaged_file(ckpt)
+            if bad is not None:
+                raise _DamagedCheckpoint(bad) from err
+            raise RuntimeError(f"{ckpt}: the training state could not be loaded ({_short(err)})") from err
         if self.ema is not None and "ema" in state:
             self.ema.shadow.load_state_dict(state["ema"])
-        self.acc.print(f"resumed from {ckpt} (step {self.step}, epoch {self.epoch})")
+        return state
+
+    def _check_model_files(self, ckpt: Path) -> None:
+        """Read the headers of the model files: a truncated one is damaged, shapes that differ from
+        the models built from this configuration mean the checkpoint is another configuration's."""
+        from safetensors import safe_open
+
+        for i, model in enumerate(self._models()):
+            f = ckpt / ("model.safetensors" if i == 0 else f"model_{i}.safetensors")
+            if not f.is_file():
+                raise _DamagedCheckpoint(f"{f}: missing")
+            try:
+                with safe_open(str(f), framework="pt") as st:
+                    found = {k: tuple(st.get_slice(k).get_shape()) for k in st.keys()}
+            except Exception as err:
+                raise _DamagedCheckpoint(f"{f}: damaged or truncated ({_short(err)})") from err
+            expected = {k: tuple(v.shape) for k, v in self.acc.unwrap_model(model).state_dict().items()}
+            problem = describe_mismatch(expected, found)
+            if problem:
+                raise CheckpointMismatchError(
+                    f"{f}: the checkpoint does not fit the configuration: {problem}. "
+                    f"{_config_difference(ckpt / 'config.yaml', self.cfg)}")
+
+    def _check_random_state(self, ckpt: Path) -> None:
+        """Accelerate skips a random-state file it cannot load with only an INFO log, and the resumed
+        run then differs from an uninterrupted one: say so, naming the file."""
+        from accelerate.utils.other import load
+
+        f = ckpt / f"random_states_{self.acc.process_index}.pkl"
+        reason = None
+        if not f.is_file():
+            reason = "missing"
+        else:
+            try:
+                states = load(f)  # as Accelerate loads it: weights_only, with its safe globals
+                wanted = {"random_state", "numpy_random_seed", "torch_manual_seed"}
+                if not isinstance(states, dict) or not wanted <= set(states):
+                    reason = f"expected the keys {sorted(wanted)}"
+            except Exception as err:  # truncated, or a pickle that would run code
+                reason = _short(err)
+        if reason is not None:
+            warnings.warn(f"{f}: the random state could not be restored ({reason}); the run continues "
+                          f"from {ckpt.name} with a fresh random state, so it will not repeat an "
+                          "uninterrupted run exactly", CheckpointWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ one step
     def _prepare_batch(self, batch: dict) -> dict:
@@ -345,6 +776,10 @@ class Trainer:
                 # every process decides on the same numbers
                 logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
                         for k, v in logs.items()}
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad:
+                    raise self._diverged(f"flow warm-up update {self.warmup_updates + 1}: loss {bad[0]} = "
+                                         f"{logs[bad[0]]} is not finite")
                 self.warmup_updates += 1
                 recent.append((logs["G_flow"], logs["G_flow_zero"]))
                 ratio = sum(a for a, _ in recent) / max(sum(z for _, z in recent), 1e-12)
@@ -399,6 +834,7 @@ class Trainer:
                 g_losses = self.objective.generator_losses(c, self.D_I, self.D_V)
                 acc.backward(sum(g_losses.values()))
             self.opt_G.step()
+            self._partial = True  # an error from here on leaves this step half done
             self.opt_G.zero_grad(set_to_none=True)
             d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p)
             acc.backward(sum(d_losses.values()))
@@ -432,20 +868,63 @@ class Trainer:
         return self.max_steps is not None and self.step >= self.max_steps
 
     def fit(self, sample_fn=None) -> list[dict[str, float]]:
-        """Train until the recipe's last epoch (or ``max_steps``); returns the logged history."""
+        """Train until the recipe's last epoch (or ``max_steps``); returns the logged history.
+
+        Every step's losses are checked: a NaN or an infinity raises :class:`TrainingDiverged` (the
+        good checkpoints stay). SIGINT / SIGTERM save a checkpoint after the current step and raise
+        :class:`TrainingInterrupted` / :class:`TrainingTerminated`; another error saves the steps done
+        since the last checkpoint (single process) and propagates. The flow warm-up before the first
+        step is not checkpointed: a signal there stops it at once, as before. ``log.jsonl`` is first
+        cut back to the current step (a resumed run logs the steps it trains again anew)."""
         from tqdm.auto import tqdm
 
-        acc, t = self.acc, self.cfg.train
+        acc = self.acc
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(self.cfg.to_yaml())
+            dropped = trim_log(self.out / "log.jsonl", self.step)
+            if dropped:
+                self._tell(f"{self.out / 'log.jsonl'}: dropped {dropped} rows after step {self.step} "
+                           "(steps trained again after the resume)")
         self._write_run_info()
         if acc.trackers == [] and acc.log_with:
             acc.init_trackers("vid2vid", config=_flat_config(self.cfg))
         self.warm_up_flow()
         total = self.max_steps or self.total_epochs * len(self.loader)
         bar = tqdm(total=total, initial=self.step, disable=not acc.is_local_main_process, desc="train")
-        last_saved = self.step
+        stop = _StopSignals()
+        try:
+            with stop:
+                signum = self._train_loop(bar, sample_fn, stop)
+                # a signal during the last step or its saves is honoured too (on this process)
+                signum = signum or stop.signum
+                if self.step != self._saved_step or not (self.ckpt_dir / f"step_{self.step:08d}").exists():
+                    self.save_checkpoint()  # inside: a signal now cannot cut the save short
+        except (TrainingDiverged, CheckpointWriteError):
+            raise  # nothing worth saving, or saving is what failed
+        except Exception as err:
+            self._save_after_error(err)
+            raise
+        finally:
+            bar.close()
+        if signum is not None:
+            acc.end_training()
+            name = signal.Signals(signum).name
+            ckpt = self.ckpt_dir / f"step_{self.step:08d}"
+            message = (f"{name}: training stopped at step {self.step}; checkpoint {ckpt} saved, continue "
+                       "with resume=True (--resume)")
+            self._tell(message)
+            if signum == signal.SIGINT:
+                raise TrainingInterrupted(message, self.step, ckpt)
+            raise TrainingTerminated(message, self.step, ckpt)
+        if sample_fn is not None and acc.is_main_process:
+            sample_fn(self)
+        acc.end_training()
+        return self.history
+
+    def _train_loop(self, bar, sample_fn, stop: _StopSignals) -> int | None:
+        """The epochs of :meth:`fit`; returns the signal that asked every process to stop, or None."""
+        acc, t = self.acc, self.cfg.train
         t0 = time.time()
         while self.epoch < self.total_epochs and not self._done():
             self._set_epoch(self.epoch)
@@ -453,13 +932,19 @@ class Trainer:
             if self.batch_in_epoch:
                 loader = acc.skip_first_batches(self.loader, self.batch_in_epoch)
             for batch in loader:
+                self._partial = False
                 logs = self.train_batch(batch)
+                logs, signum = self._reduce_step(logs, stop)
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad:
+                    also = f" (also {', '.join(bad[1:4])})" if len(bad) > 1 else ""
+                    raise self._diverged(f"step {self.step + 1}: loss {bad[0]} = {logs[bad[0]]} is not "
+                                         f"finite{also}")
                 self.step += 1
                 self.batch_in_epoch += 1
+                self._partial = False
                 bar.update(1)
                 if self.step % max(1, t.log_every) == 0 or self.step == 1:
-                    logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
-                            for k, v in logs.items()}
                     logs.update(step=self.step, epoch=self.epoch, seconds=time.time() - t0,
                                 lr=self.opt_G.param_groups[0]["lr"])
                     self.history.append(logs)
@@ -474,23 +959,49 @@ class Trainer:
                     sample_fn(self)
                 if self.step % max(1, t.checkpoint_every) == 0:
                     self.save_checkpoint()
-                    last_saved = self.step
                 if t.snapshot_every and self.step % t.snapshot_every == 0 and acc.is_main_process:
                     G = self.ema.shadow if self.ema is not None else acc.unwrap_model(self.seqG).G
                     snapshot = self.out / "snapshots" / f"step_{self.step:08d}.pt"
                     export_generator(snapshot, self.cfg, G, self.step)
+                if signum is not None:
+                    return signum
                 if self._done():
                     break
             else:
                 self.epoch += 1
                 self.batch_in_epoch = 0
-        bar.close()
-        if self.step != last_saved or not (self.ckpt_dir / f"step_{self.step:08d}").exists():
-            self.save_checkpoint()
-        if sample_fn is not None and acc.is_main_process:
-            sample_fn(self)
-        acc.end_training()
-        return self.history
+        return None
+
+    def _reduce_step(self, logs: dict[str, float], stop: _StopSignals) -> tuple[dict[str, float], int | None]:
+        """One collective per step: the losses averaged over the processes (what is checked and
+        logged) and whether any process was asked to stop (SIGINT before SIGTERM): a flag's mean is
+        above 0 when one process has it, so every process takes the same decision at the same step."""
+        acc = self.acc
+        flags = [float(stop.signum == signal.SIGINT), float(stop.signum == signal.SIGTERM)]
+        values = acc.reduce(torch.tensor([*logs.values(), *flags], device=acc.device), "mean").tolist()
+        sigint, sigterm = values[-2:]
+        signum = signal.SIGINT if sigint > 0 else signal.SIGTERM if sigterm > 0 else None
+        return dict(zip(logs, values[:-2], strict=True)), signum
+
+    def _save_after_error(self, err: BaseException) -> None:
+        """After an error in the loop, save the steps done since the last checkpoint (never
+        non-finite weights). Only a single process can: the others of a group would wait elsewhere."""
+        done = f"{type(err).__name__} during step {self.step + 1}"
+        if self.acc.num_processes > 1:
+            self._tell(f"{done}: no checkpoint saved (the other processes cannot join a save after an "
+                       f"error); {self._last_good()}")
+            return
+        if self.step == self._saved_step:
+            return  # nothing new since the last checkpoint (which a half-done step must not replace)
+        try:
+            path = self.save_checkpoint()
+        except Exception as save_err:
+            self._tell(f"{done}: could not save a checkpoint ({_short(save_err)}); {self._last_good()}")
+            return
+        note = (" (the failed step had already updated some weights, so resuming will not repeat an "
+                "uninterrupted run exactly)" if self._partial else "")
+        self._tell(f"{done}: saved {path} (step {self.step}) before stopping{note}; continue with "
+                   "resume=True (--resume)")
 
     def _write_run_info(self) -> None:
         """Record the process group: every rank's index, gathered (two independent rank-0 runs would

@@ -66,7 +66,7 @@ def generate(name: str, runs: Path, videos: list[dict], overrides: list[str]) ->
     """The model's video of every test sequence, ``[T, 3, H, W]`` in ``[-1, 1]`` each."""
     from vid2vid.baselines import stabilize
     from vid2vid.inference import generate_frames, read_input_frames
-    from vid2vid.training.trainer import load_generator
+    from vid2vid.models.io import load_generator
 
     source = "pix2pixHD" if name == "COVST" else name
     cfg, G, _ = load_generator(runs / source / "generator.pt")

@@ -71,8 +71,8 @@ def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root
     """The quality report of one ``generator.pt`` on the fresh test sequences of its motion."""
     import torch
 
+    from vid2vid.models.io import load_generator
     from vid2vid.quality import evaluate_generator, frame_strip, load_test_videos
-    from vid2vid.training.trainer import load_generator
 
     torch.manual_seed(0)
     cfg, G, step = load_generator(checkpoint)
@@ -194,8 +194,8 @@ def pan_table(root: Path, generators: list[Path], videos: int = 8, frames: int =
     import torch
 
     from vid2vid.data.folder import VideoFolderDataset
+    from vid2vid.models.io import load_generator
     from vid2vid.quality import rollout
-    from vid2vid.training.trainer import load_generator
 
     data = VideoFolderDataset(root, split="train", n_frames=None, load_flow=True, training=False)
     clips = [{k: v[:frames] for k, v in data[i].items() if torch.is_tensor(v)} for i in range(videos)]

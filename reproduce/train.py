@@ -84,8 +84,7 @@ def train_errors() -> tuple[type[BaseException], ...]:
     trainer's CheckpointMismatchError, a subclass), DataError, missing or misplaced paths (with the
     trainer's OutputExistsError, a FileExistsError), and the trainer's TrainingDiverged and
     CheckpointWriteError, whose messages say what to do. Other errors are bugs: traceback."""
-    from vid2vid.training.checkpoint import CheckpointWriteError
-    from vid2vid.training.trainer import TrainingDiverged
+    from vid2vid.models.io import CheckpointWriteError, TrainingDiverged
 
     return (*INPUT_ERRORS, TrainingDiverged, CheckpointWriteError)
 
@@ -116,7 +115,7 @@ def train(args: argparse.Namespace) -> int:
         ensure_synthetic_data(cfg, state.is_main_process)
     state.wait_for_everyone()
 
-    from vid2vid.training.samples import write_samples
+    from vid2vid.samples import write_samples
     from vid2vid.training.trainer import Trainer
 
     trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite, max_steps=args.max_steps,

@@ -30,7 +30,8 @@ def _labels(folder: Path, n: int = 6) -> Path:
 
 
 def _checkpoint(path: Path) -> tuple[Config, object]:
-    from vid2vid.training.trainer import build_generator, export_generator
+    from vid2vid.models import build_generator
+    from vid2vid.models.io import export_generator
 
     cfg = get_preset("tiny").override(["data.use_instance=false"])
     G = build_generator(cfg)

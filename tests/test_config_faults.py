@@ -36,7 +36,8 @@ def _labels(folder: Path, n: int = 6) -> Path:
 
 
 def _checkpoint(path: Path) -> Path:
-    from vid2vid.training.trainer import build_generator, export_generator
+    from vid2vid.models import build_generator
+    from vid2vid.models.io import export_generator
 
     cfg = get_preset("tiny").override(["data.use_instance=false"])
     export_generator(path, cfg, build_generator(cfg), step=0)
@@ -196,7 +197,7 @@ def test_train_into_a_folder_with_another_run_needs_overwrite(tmp_path):
     assert (out / "generator.pt").read_text() == "an earlier run's generator"
     res = _train(*argv, "--overwrite", "--max-steps", "1", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    from vid2vid.training.trainer import load_generator
+    from vid2vid.models.io import load_generator
 
     assert load_generator(out / "generator.pt")[2] == 1  # a new generator, of step 1
 

@@ -252,7 +252,7 @@ def test_check_dataset_passes_a_clean_synthetic_dataset(tmp_path):
     assert summary.files == {"A": 8, "B": 8, "inst": 8, "flow": 6, "occ": 6}
     assert summary.n_files == 36 and "36 files OK" in str(summary)
     ds = VideoFolderDataset(root, "test", n_frames=2, use_instance=False, training=False)
-    assert ds.check().files == {"A": 4, "B": 4}  # a dataset checks exactly the files it loads
+    assert check_dataset(ds).files == {"A": 4, "B": 4}  # a dataset checks exactly the files it loads
 
 
 def test_check_dataset_lists_every_bad_file_in_one_error(tmp_path):
@@ -279,7 +279,7 @@ def test_check_dataset_lists_every_bad_file_in_one_error(tmp_path):
         in message
     assert "seq_0001/00000.png: label ids must lie in [0, 34] (label_nc = 35), found [200]" in message
     with pytest.raises(DataError, match=r"1 bad file\(s\)"):  # the dataset's own check skips unloaded kinds
-        VideoFolderDataset(root, n_frames=2, label_nc=255, use_instance=False, training=False).check()
+        check_dataset(VideoFolderDataset(root, n_frames=2, label_nc=255, use_instance=False, training=False))
 
 
 def test_16_bit_masks_are_read_with_their_true_depth(tmp_path):

@@ -1,4 +1,4 @@
-"""The per-frame source encoding s_t: one-hot labels, instance edges, and the way back for display."""
+"""The per-frame source encoding s_t: one-hot labels, instance edges, and the way back."""
 
 import numpy as np
 import pytest
@@ -9,12 +9,11 @@ from vid2vid.data.encoding import (
     encode_labels,
     image_to_tensor,
     instance_edges,
-    labels_to_color,
     one_hot,
     semantic_channels,
-    tensor_to_image,
 )
-from vid2vid.data.labels import CITYSCAPES_LABEL_NC, LABEL_ID, label_palette
+from vid2vid.data.labels import CITYSCAPES_LABEL_NC, LABEL_ID
+from vid2vid.video import to_uint8
 
 
 def _edges_by_loop(inst: np.ndarray) -> np.ndarray:
@@ -92,25 +91,12 @@ def test_semantic_channels_follow_the_reference_arithmetic():
     assert semantic_channels(0, True, input_nc=3) == 4
 
 
-def test_labels_to_color_uses_the_label_palette():
-    ids = np.array([[LABEL_ID["road"], LABEL_ID["car"]], [0, 200]])
-    rgb = labels_to_color(torch.from_numpy(ids))
-    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
-    palette = label_palette(256)
-    for y in range(2):
-        for x in range(2):
-            assert tuple(rgb[y, x]) == palette[ids[y, x]]
-    assert tuple(rgb[0, 0]) == (128, 64, 128)  # Cityscapes road colour
-    with pytest.raises(ValueError, match=r"\[H, W\]"):
-        labels_to_color(np.zeros((1, 2, 2), np.int64))
-
-
 def test_images_round_trip_through_the_signed_range():
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)
     x = image_to_tensor(rgb)
     assert x.shape == (3, 5, 4) and x.min() >= -1 and x.max() <= 1
-    np.testing.assert_array_equal(tensor_to_image(x), rgb)
+    np.testing.assert_array_equal(to_uint8(x), rgb)
     grey = image_to_tensor(rgb[..., 0])
     assert grey.shape == (1, 5, 4)
-    assert tensor_to_image(grey).shape == (5, 4, 3)
+    assert to_uint8(grey).shape == (5, 4, 3)

@@ -289,18 +289,23 @@ def test_corruptions_do_what_they_say():
         corrupt_clip(window, "noise", rng)
 
 
-def test_feature_net_training_lowers_its_loss_and_round_trips(tmp_path):
-    # 30 steps on 4 sequences: the training loss falls on any CPU; whether the held-out loss falls
-    # too after so short a run depends on the CPU's rounding (it did not on an AMX Xeon), so it is
-    # only required to be measured. reproduce/train_feature_net.py trains the real network.
-    training = FeatureNetTraining(steps=30, batch_size=10, lr=3e-3, train_sequences=4, held_out_sequences=2,
-                                  frames=8, held_out_clips=2, log_every=0)
+def test_feature_net_training_lowers_the_held_out_loss_and_round_trips(tmp_path):
+    # 100 steps on 12 sequences (about 3 s), long enough for both losses to fall by a margin that
+    # does not hang on one run's rounding: 30 steps on 4 sequences had the held-out loss rise on an
+    # AMX Xeon and on seeds 0, 1, 4 here, and the training loss fall by 2% on seed 1. Over seeds
+    # 0-14 (1 thread; 0-4 also on 2 threads) the last third's mean training loss was 0.83-0.92 of
+    # the first third's and the held-out loss 0.77-0.93 of the untrained network's.
+    # reproduce/train_feature_net.py trains the real network.
+    training = FeatureNetTraining(steps=100, batch_size=10, lr=3e-3, train_sequences=12, held_out_sequences=2,
+                                  frames=8, held_out_clips=4, log_every=0)
     model, report = train_feature_net(TINY, training, log=None)
     losses = report["losses"]
-    assert len(losses) == 30
-    assert sum(losses[-10:]) < sum(losses[:10])
-    assert 0 < report["held_out"]["loss"] < float("inf")
-    assert set(report["held_out"]["per_class"]) == set(CORRUPTIONS)
+    assert len(losses) == 100 and all(0 < v < float("inf") for v in losses)
+    assert np.mean(losses[-33:]) < 0.95 * np.mean(losses[:33])
+    before, after = report["held_out_before_training"], report["held_out"]
+    assert before["clips"] == after["clips"] == 2 * 4 * len(CORRUPTIONS)  # the same fixed clips
+    assert after["loss"] < before["loss"], (before["loss"], after["loss"])
+    assert set(after["per_class"]) == set(CORRUPTIONS)
 
     path = save_feature_net(model, tmp_path / "feature_net.pt", report)
     payload = torch.load(path, map_location="cpu", weights_only=True)  # a plain dict

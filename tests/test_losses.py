@@ -7,10 +7,10 @@ import pytest
 import torch
 import torchvision
 
+from vid2vid.config import LossConfig
 from vid2vid.losses import (
     VGG_LAYER_WEIGHTS,
     GANLoss,
-    LossWeights,
     VGGLoss,
     feature_matching_loss,
     flow_loss,
@@ -308,6 +308,6 @@ def test_mask_loss_pushes_the_occlusion_mask_to_zero_where_flow_is_confident():
 
 
 def test_default_weights_are_the_reference_ones():
-    w = LossWeights()
-    assert (w.lambda_gan, w.lambda_feat, w.lambda_vgg) == (1, 10, 10)
+    w = LossConfig()  # the weights live in the config alone; the GAN terms are unweighted (1)
+    assert (w.lambda_feat, w.lambda_vgg) == (10, 10)
     assert (w.lambda_flow, w.lambda_warp, w.lambda_temporal, w.lambda_mask) == (10, 10, 10, 1)

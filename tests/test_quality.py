@@ -222,6 +222,7 @@ def test_flow_warmup_fits_the_motion_of_real_frames(tiny_data, tmp_path):
     trainer.dataset.set_n_frames(4)
     batch = next(iter(trainer.loader))
     losses = [trainer.warmup_batch(batch)["G_flow"] for _ in range(40)]
+    # here 0.35 of the first loss; 0.09-0.35 over train.seed 0-4 and data seeds 3-6, 1 or 2 threads
     assert losses[0] > 0 and min(losses[-5:]) < 0.5 * losses[0]
 
 
@@ -237,7 +238,9 @@ def test_flow_warmup_also_teaches_the_mask_the_true_occlusion(tiny_data, tmp_pat
     assert any("mask_head" in k for k in changed) and any("flow_head" in k for k in changed)
     assert not any(("image_head" in k or "fg_" in k) for k in changed)  # still the flow branch only
     masks = [r["G_mask"] for r in logs]
-    assert masks[0] > 0 and min(masks[-5:]) < 0.9 * masks[0]  # the cross-entropy to the occlusion falls
+    # the cross-entropy to the occlusion falls: here to 0.83 of the first update's; 0.74-0.85 over
+    # train.seed 0-4 and data seeds 3-6, 1 or 2 threads (a fixed batch: smooth, not a matter of luck)
+    assert masks[0] > 0 and min(masks[-5:]) < 0.9 * masks[0]
 
 
 def test_a_resumed_run_does_not_warm_up_again(tiny_data, tmp_path):

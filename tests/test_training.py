@@ -17,8 +17,9 @@ import torch
 
 from vid2vid.config import get_preset
 from vid2vid.data.synthetic import write_dataset
+from vid2vid.models.io import load_generator
 from vid2vid.training.checkpoint import latest_checkpoint
-from vid2vid.training.trainer import Trainer, load_generator
+from vid2vid.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "reproduce" / "train.py"
@@ -37,7 +38,7 @@ def tiny_cfg(root: Path, **overrides):
 
 
 def test_tiny_run_writes_checkpoint_generator_log_and_samples(tiny_data, tmp_path):
-    from vid2vid.training.samples import write_samples
+    from vid2vid.samples import write_samples
 
     cfg = tiny_cfg(tiny_data, **{"train.checkpoint_every": 2})
     trainer = Trainer(cfg, tmp_path, max_steps=3, log_with=None)
@@ -79,6 +80,17 @@ def test_resume_continues_exactly_where_the_run_stopped(tiny_data, tmp_path):
         torch.testing.assert_close(a, b, msg=f"generator weight {k} differs after resume")
 
 
+def _log_rows(path: Path) -> list[dict]:
+    """The rows of a log.jsonl; a last line cut short by a kill is left out."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return rows
+
+
 def _run(args, env=None, **kw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, **kw)
@@ -89,15 +101,18 @@ def test_sigkill_mid_training_then_resume_loses_no_checkpoint_interval(tiny_data
     out = tmp_path / "run"
     args = [str(TRAIN), "--preset", "tiny", "--out", str(out), "--no-tensorboard", "--max-steps", "40",
             f"data.root={tiny_data}", "data.synthetic_sequences=0", "train.checkpoint_every=3",
-            "train.niter=20", "train.niter_decay=20"]
+            "train.log_every=1", "train.niter=20", "train.niter_decay=20"]
     proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
+            # kill it mid-interval: checkpoint 6 (or later) written and a step after it trained
             ckpt = latest_checkpoint(out / "checkpoints")
             if ckpt is not None and int(ckpt.name.split("_")[1]) >= 6:
-                break
+                rows = _log_rows(out / "log.jsonl")
+                if rows and rows[-1]["step"] > int(ckpt.name.split("_")[1]):
+                    break
             assert proc.poll() is None, "training ended before it could be killed"
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
@@ -110,12 +125,20 @@ def test_sigkill_mid_training_then_resume_loses_no_checkpoint_interval(tiny_data
     saved = int(before.name.split("_")[1])
     assert saved >= 6 and saved % 3 == 0
     assert (before / "trainer.pt").is_file()  # the newest visible checkpoint is complete
+    # ... and at most one interval behind the last step trained (logged every step; the kill may
+    # cut the last line short, or land while the next checkpoint is still being written)
+    rows_before = _log_rows(out / "log.jsonl")
+    trained = max(r["step"] for r in rows_before)
+    assert trained - 3 <= saved <= trained, (saved, trained)
     res = _run([*args[:1], "--resume", *args[1:]], timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"resumed from {before}" in res.stdout + res.stderr
     assert f"(step {saved}," in res.stdout + res.stderr
-    logged = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
-    assert logged[-1] == 40 or max(logged) <= 40
+    # the resumed run trained exactly the steps after the checkpoint: every step logged once, in
+    # order; the rows up to the checkpoint are the killed run's, the later ones (trained again) new
+    rows = _log_rows(out / "log.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 41))
+    assert rows[:saved] == [r for r in rows_before if r["step"] <= saved]
     assert latest_checkpoint(out / "checkpoints").name == "step_00000040"
     # the run tells its result: where the sample video is, and the temporal metrics beside the real video's
     assert f"sample video (labels | generated | real): {out / 'samples' / 'step_00000040.mp4'}" in res.stdout
@@ -160,19 +183,51 @@ def test_generate_writes_a_playable_side_by_side_mp4(tiny_data, tmp_path):
 
 
 def test_generate_streams_hundreds_of_frames(tiny_data, tmp_path):
+    import gc
+    import weakref
+
     from vid2vid.inference import InputFrame, generate_frames
+    from vid2vid.models import background_mask
+    from vid2vid.models.sequence import SequenceGenerator
 
     cfg, G, _ = load_generator(_tiny_generator(tiny_data, tmp_path))
+    L, n_frames, n_compared = G.n_prev, 300, 12
+
+    def label_of(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.full((1, 32, 64), 7, dtype=torch.long)
+        ids[:, :, (i % 64):] = 26  # the edge of a foreground object sweeps across the frame
+        return ids, torch.zeros(cfg.data.label_channels, 32, 64).scatter_(0, ids, 1.0)
+
+    read: list[weakref.ref] = []  # every label map handed to the generator, weakly
 
     def frames():
-        for i in range(300):
-            ids = torch.full((1, 32, 64), 7, dtype=torch.long)
-            ids[:, :, (i % 64):] = 26
-            label = torch.zeros(cfg.data.label_channels, 32, 64).scatter_(0, ids, 1.0)
+        for i in range(n_frames):
+            ids, label = label_of(i)
+            read.append(weakref.ref(label))
             yield InputFrame(label=label, label_ids=ids, real=None, picture=None, name=f"{i:05d}")
 
-    n = sum(1 for _ in generate_frames(G, cfg, frames()))
-    assert n == 300
+    streamed, n = [], 0
+    for i, (frame, x) in enumerate(generate_frames(G, cfg, frames())):
+        # frame i comes out once input i is read (one frame of look-ahead allowed), not after the input
+        assert frame.name == f"{i:05d}" and i + 1 <= len(read) <= i + 2, (i, len(read))
+        if i < n_compared:
+            streamed.append(x)
+        if i in (L + 5, n_frames // 2, n_frames - 1):
+            gc.collect()
+            alive = [k for k, ref in enumerate(read) if ref() is not None]
+            # the last L + 1 label maps (plus the look-ahead), not every frame so far
+            assert len(alive) <= L + 2 and min(alive) >= i - L, (i, alive)
+        n += 1
+    assert n == n_frames
+
+    # the frames are those of a non-streamed run: the whole label sequence at once, through the
+    # rollout that training uses (label windows repeat frame 0 before the start; outputs fed back)
+    ids, labels = zip(*(label_of(i) for i in range(n_compared)), strict=True)
+    m_B = torch.stack([background_mask(t[None], cfg.data.foreground_ids) for t in ids], dim=1)
+    with torch.no_grad():
+        whole = SequenceGenerator(G)(torch.stack(labels)[None], m_B).x[0]
+    torch.testing.assert_close(torch.stack(streamed), whole.clamp(-1, 1), rtol=0, atol=1e-5)
+    assert (whole[1:] - whole[:-1]).abs().amax() > 1e-3  # the frames differ: the comparison can tell
 
 
 def _tiny_generator(root, tmp_path) -> Path:

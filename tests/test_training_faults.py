@@ -21,24 +21,17 @@ import torch
 
 from vid2vid.config import ConfigError, get_preset
 from vid2vid.data.synthetic import write_dataset
-from vid2vid.training.checkpoint import (
+from vid2vid.models.io import (
     CheckpointMismatchError,
-    CheckpointWarning,
     CheckpointWriteError,
-    atomic_save,
-    latest_checkpoint,
-    prune_checkpoints,
-)
-from vid2vid.training.objective import Objective
-from vid2vid.training.trainer import (
-    OutputExistsError,
-    Trainer,
     TrainingDiverged,
-    TrainingInterrupted,
-    TrainingTerminated,
+    atomic_save,
     export_generator,
     load_generator,
 )
+from vid2vid.training.checkpoint import CheckpointWarning, latest_checkpoint, prune_checkpoints
+from vid2vid.training.objective import Objective
+from vid2vid.training.trainer import OutputExistsError, Trainer, TrainingInterrupted, TrainingTerminated
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from vid2vid.training.checkpoint import atomic_directory, atomic_save, latest_checkpoint, safe_load
+from vid2vid.models.io import atomic_save, safe_load
+from vid2vid.training.checkpoint import atomic_directory, latest_checkpoint
 from vid2vid.training.ema import EMA
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 

@@ -137,6 +137,23 @@ def test_side_by_side_and_colour_helpers():
         side_by_side(rgb, np.zeros((3, 3, 3), np.uint8))
 
 
+def test_label_to_color_colours_every_non_negative_id_and_rejects_negative_ones():
+    ids = np.array([[LABEL_ID["road"], LABEL_ID["car"]], [200, 26001]])  # 26001: an instance id
+    rgb = label_to_color(torch.from_numpy(ids))
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    palette = label_palette(26002)
+    for y in range(2):
+        for x in range(2):
+            assert tuple(rgb[y, x]) == palette[ids[y, x]]
+    assert tuple(rgb[0, 0]) == (128, 64, 128)  # Cityscapes road colour
+    # A negative id would index the palette from its end: refused instead.
+    with pytest.raises(ValueError, match=r">= 0.*found -1"):
+        label_to_color(np.array([[0, -1]]))
+    with pytest.raises(ValueError, match=r"\[H, W\]"):
+        label_to_color(np.zeros((1, 2, 2), np.int64))
+    assert label_to_color(np.zeros((0, 3), np.int64)).shape == (0, 3, 3)
+
+
 def test_animate_returns_inline_html_with_every_frame():
     html = animate(_frames(3, 8, 12), fps=4)
     text = html if isinstance(html, str) else html.data

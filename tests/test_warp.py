@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vid2vid.flow import flow_confidence, flow_to_color, warp
+from vid2vid.flow import base_grid, flow_confidence, flow_to_color, warp
 
 
 def test_integer_shift_is_exact_inside_the_frame():
@@ -54,6 +54,19 @@ def test_warp_is_differentiable_in_image_and_flow():
     f = (torch.rand(1, 2, 8, 8) * 2 - 1).requires_grad_()
     warp(x, f).sum().backward()
     assert x.grad.abs().sum() > 0 and f.grad.abs().sum() > 0
+    # every output is a convex combination of input pixels ("border" keeps the weights on the frame)
+    torch.testing.assert_close(x.grad.sum(), torch.tensor(float(8 * 8 * 3)))
+    # and the gradients are the true ones (bilinear sampling is smooth between integer positions)
+    x64 = torch.rand(1, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+    f64 = (torch.rand(1, 2, 6, 7, dtype=torch.float64) * 3 - 1.5).requires_grad_()
+    assert torch.autograd.gradcheck(warp, (x64, f64), eps=1e-6, atol=1e-5)
+    # on a ramp image the output moves with the flow at the ramp's slope
+    ramp = (base_grid(8, 8, dtype=torch.float64) * torch.tensor([0.5, -0.25]).view(1, 2, 1, 1)).sum(1, True)
+    flow = torch.full((1, 2, 8, 8), 0.3, dtype=torch.float64, requires_grad=True)
+    warp(ramp, flow)[..., 1:-2, 1:-2].sum().backward()
+    inside = flow.grad[..., 1:-2, 1:-2]
+    torch.testing.assert_close(inside[:, 0], torch.full_like(inside[:, 0], 0.5))
+    torch.testing.assert_close(inside[:, 1], torch.full_like(inside[:, 1], -0.25))
 
 
 def test_flow_to_color_zero_is_white_and_directions_differ():
@@ -74,23 +87,67 @@ def test_flow_confidence_marks_explained_pixels():
     prev = torch.rand(1, 3, 10, 10) * 2 - 1
     flow = torch.zeros(1, 2, 10, 10)
     flow[:, 0] = 1
-    cur = warp(prev, flow)
-    cur[..., :5, :5] = -cur[..., :5, :5] + 0.5  # a region the flow does not explain
+    cur = warp(prev, flow)  # frame t: frame t-1 moved 1 px to the left
+    cur[..., :5, :5] += 0.5  # a region the flow does not explain
     conf = flow_confidence(cur, prev, flow)
-    assert conf.shape == (1, 1, 10, 10)
-    assert conf[..., 5:, 5:].min() == 1
-    assert conf[..., :5, :5].mean() < 0.5
+    assert conf.shape == (1, 1, 10, 10) and conf.dtype == cur.dtype
+    expected = torch.ones(1, 1, 10, 10)
+    expected[..., :5, :5] = 0
+    torch.testing.assert_close(conf, expected, rtol=0, atol=0)
+    # the flow is what explains them: against the unwarped frame t-1 hardly any pixel is explained
+    assert flow_confidence(cur, prev, torch.zeros_like(flow)).mean() < 0.2
+
+
+def test_flow_confidence_sums_the_squared_error_over_channels():
+    # the reference code's test: sum_c (x_t - warp(x_{t-1}, w_t))^2 < 0.02. Per pixel (x, y) of an
+    # explained frame t, add an error of known size on each of its 3 channels:
+    #   squared error per channel  summed   averaged  max     confident (sum < 0.02)
+    #   0.01, 0.01, 0.01           0.03     0.01      0.01    no  (a mean or a max would say yes)
+    #   0.005, 0.005, 0.005        0.015    0.005     0.005   yes (an L2 norm, 0.12, would say no)
+    #   0.0256, 0, 0               0.0256   0.0085    0.0256  no  (a mean would say yes)
+    #   0.0144, 0, 0               0.0144   0.0048    0.0144  yes
+    #   0, 0, 0                    0        0         0       yes
+    errors = torch.tensor([[0.1, 0.1, 0.1], [0.005 ** 0.5] * 3, [0.16, 0, 0], [0.12, 0, 0], [0, 0, 0]])
+    confident = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0])
+    prev = torch.rand(1, 3, 8, 10) * 1.6 - 0.8
+    flow = torch.zeros(1, 2, 8, 10)
+    flow[:, 0], flow[:, 1] = -2, 1  # integer: warp(prev, flow) is exact
+    cur = warp(prev, flow)
+    column = torch.arange(10) % len(errors)  # pixel (x, y) gets error row x % 5, signs alternating
+    sign = torch.where(torch.arange(8)[:, None] % 2 == 0, 1.0, -1.0)
+    cur = cur + errors[column].T[None, :, None, :] * sign
+    conf = flow_confidence(cur, prev, flow)
+    torch.testing.assert_close(conf[0, 0], confident[column].expand(8, 10), rtol=0, atol=0)
+    # the threshold applies to the sum: 0.04 trusts the 0.03 pixels, 0.001 none of the wrong ones
+    loose = flow_confidence(cur, prev, flow, threshold=0.04)
+    assert bool((loose == 1).all())
+    strict = flow_confidence(cur, prev, flow, threshold=0.001)
+    torch.testing.assert_close(strict[0, 0], (column == 4).float().expand(8, 10), rtol=0, atol=0)
 
 
 def test_compose_flows_equals_warping_twice_for_integer_shifts():
     from vid2vid.flow import compose_flows
 
-    x = torch.rand(1, 3, 16, 16)
-    f1 = torch.zeros(1, 2, 16, 16)
-    f1[:, 0] = 2
-    f2 = torch.zeros(1, 2, 16, 16)
-    f2[:, 1] = 3
+    h = w = 16
+    x = torch.rand(1, 3, h, w)
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    # integer flows that vary over the frame (with uniform ones the order would not matter)
+    f1 = torch.zeros(1, 2, h, w)
+    f1[:, 0] = torch.where(ys < 8, 2.0, -1.0)
+    f2 = torch.zeros(1, 2, h, w)
+    f2[:, 1] = torch.where(xs < 9, 3.0, -2.0)
+    f2[:, 0] = torch.where(ys < 5, 1.0, 0.0)
     # frame t-1 = warp(x, f2); frame t = warp(frame t-1, f1) == warp(x, compose(f1, f2))
     twice = warp(warp(x, f2), f1)
     once = warp(x, compose_flows(f1, f2))
-    torch.testing.assert_close(once[..., :-3, :-2], twice[..., :-3, :-2], rtol=0, atol=1e-5)
+    # where both hops stay inside the frame (outside, "border" clamps each hop differently)
+    qx, qy = xs + f1[0, 0].long(), ys + f1[0, 1].long()
+    inside = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
+    qx, qy = qx.clamp(0, w - 1), qy.clamp(0, h - 1)
+    rx, ry = qx + f2[0, 0, qy, qx].long(), qy + f2[0, 1, qy, qx].long()
+    inside &= (rx >= 0) & (rx < w) & (ry >= 0) & (ry < h)
+    assert inside.float().mean() > 0.5
+    torch.testing.assert_close(once[..., inside], twice[..., inside], rtol=0, atol=1e-5)
+    # the order matters: composing the other way round moves other pixels
+    other = warp(x, compose_flows(f2, f1))
+    assert (other[..., inside] - twice[..., inside]).abs().amax() > 0.1

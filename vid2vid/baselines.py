@@ -11,8 +11,9 @@
   implements that short-term propagation rule without a learned network: the flow between
   consecutive per-frame outputs is estimated online (OpenCV DIS, no ground truth), the previous
   stabilised frame is warped along it, a per-pixel confidence mask marks where the warped frame
-  agrees with the current output (squared error below a threshold, the same test as the paper's
-  flow confidence), and there the two are blended. It needs no training data and uses no
+  agrees with the current output (the squared error averaged over the colour channels below a
+  threshold; the paper's flow confidence, :func:`vid2vid.flow.flow_confidence`, sums it over
+  the channels instead), and there the two are blended. It needs no training data and uses no
   information that vid2vid does not have at test time.
 """
 

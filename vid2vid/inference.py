@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from vid2vid.config import Config
-from vid2vid.data.encoding import encode_labels, image_to_tensor, tensor_to_image
+from vid2vid.data.encoding import encode_labels, image_to_tensor
 from vid2vid.data.layout import DataError, frame_key, list_frames, read_instance, read_label, read_rgb
 from vid2vid.models import Generator, GeneratorOutput, background_mask
-from vid2vid.video import label_to_color, side_by_side
+from vid2vid.video import label_to_color, side_by_side, to_uint8
 
 __all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outputs", "generate_video"]
 
@@ -94,7 +94,7 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
             if d.use_instance:
                 label = torch.cat([label, torch.zeros_like(label[:1])])
             ids = None
-            picture = tensor_to_image(label[: d.input_nc] if d.input_nc in (1, 3) else label[:1])
+            picture = to_uint8(label[: d.input_nc] if d.input_nc in (1, 3) else label[:1])
         real = None
         if real_names is not None:
             real = _resize(image_to_tensor(read_rgb(Path(real_dir) / real_names[i])), size, "bilinear")
@@ -167,11 +167,11 @@ def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out
     n = 0
     with VideoWriter(out, fps=fps) as writer:
         for frame, x in generate_frames(G, cfg, stream, device=device):
-            picture = tensor_to_image(x)
+            picture = to_uint8(x)
             if side:
                 panels = [frame.picture, picture]
                 if frame.real is not None:
-                    panels.append(tensor_to_image(frame.real))
+                    panels.append(to_uint8(frame.real))
                 picture = side_by_side(*panels, gap=2)
             writer.write(picture)
             n += 1

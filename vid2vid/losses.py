@@ -8,7 +8,9 @@
 * :func:`temporal_warp_loss`: consistency of consecutive *generated* frames under the real flow.
 * :func:`mask_loss`: pushes the occlusion mask ``m~_t`` to 0 where warping suffices (reference);
   :func:`occlusion_mask_loss`: teaches it the true occlusion where a dataset has it.
-* :class:`LossWeights`: the reference's weights ``lambda``.
+
+The weights ``lambda`` that join these terms are ``vid2vid.config.LossConfig``'s (the reference's
+values by default); the objective applies them (``vid2vid.training.objective``).
 
 Masked L1 losses (flow, warp, temporal, mask) follow the reference's normalisation: the masked
 absolute error is averaged over *all* elements, masked ones counting as zero, i.e.
@@ -22,7 +24,6 @@ confidence maps are ``[B, 1, H, W]`` in ``{0, 1}`` (``vid2vid.flow.flow_confiden
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,6 @@ __all__ = [
     "GAN_MODES",
     "VGG_LAYER_WEIGHTS",
     "GANLoss",
-    "LossWeights",
     "VGGLoss",
     "feature_matching_loss",
     "flow_loss",
@@ -45,20 +45,6 @@ __all__ = [
     "temporal_warp_loss",
     "warp_loss",
 ]
-
-
-@dataclass
-class LossWeights:
-    """The weights ``lambda`` of the generator's objective; defaults are the reference code's
-    (``vid2vid.config``'s loss section carries the same names and defaults)."""
-
-    lambda_gan: float = 1.0  # each adversarial term, D_I and every temporal scale of D_V
-    lambda_feat: float = 10.0  # discriminator feature matching (pix2pixHD lambda_feat)
-    lambda_vgg: float = 10.0  # VGG19 perceptual loss (the reference reuses lambda_feat)
-    lambda_flow: float = 10.0  # ||w~_t - w_t||_1 on confident pixels (lambda_F; the reference / 2^(scales-1))
-    lambda_warp: float = 10.0  # ||w~_t(x_{t-1}) - x_t||_1, real frame warped by predicted flow (lambda_T)
-    lambda_temporal: float = 10.0  # ||x~_t - w_t(x~_{t-1})||_1, output warped by real flow (lambda_T)
-    lambda_mask: float = 1.0  # ||m~_t||_1 on confident pixels (unweighted in the reference)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +161,7 @@ def feature_matching_loss(
 
     i.e. the mean over scales of the per-layer L1s summed with weight ``4 / n`` (1 each for the
     default 3 layers). Real features are detached: only the generator learns from this loss.
-    Multiply by :attr:`LossWeights.lambda_feat` (10).
+    Multiply by ``LossConfig.lambda_feat`` (10).
     """
     if len(real_outputs) != len(fake_outputs) or len(real_outputs) == 0:
         raise ValueError(
@@ -254,7 +240,7 @@ class VGGLoss(nn.Module):
     (the reference feeds ``[-1, 1]`` directly). Inputs wider than ``max_width`` are 2x2
     average-pooled until they fit, as the reference does, to bound memory at 2K. The network is
     frozen; features of the real frame are computed without a graph. Multiply by
-    :attr:`LossWeights.lambda_vgg` (10).
+    ``LossConfig.lambda_vgg`` (10).
 
     Args:
         weights: ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1`` (downloaded once

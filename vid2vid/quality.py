@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from vid2vid.config import Config
-from vid2vid.data.encoding import tensor_to_image
 from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import DISFlow, flow_to_color
 from vid2vid.inference import InputFrame, generate_outputs
 from vid2vid.metrics.artifacts import checkerboard_energy, endpoint_error, roc_auc
 from vid2vid.metrics.temporal import flicker, l1_error, warping_error
 from vid2vid.models import Generator
-from vid2vid.video import label_to_color
+from vid2vid.video import label_to_color, to_uint8
 
 __all__ = ["load_test_videos", "rollout", "evaluate_generator", "frame_strip", "format_report"]
 
@@ -139,12 +138,12 @@ def frame_strip(video: dict, outputs: dict[str, dict], frames: list[int], path: 
         if video.get("label_ids") is not None:
             cells.append(label_to_color(video["label_ids"][t, 0].numpy()))
         for out in outputs.values():
-            cells.append(tensor_to_image(out["x"][t]))
+            cells.append(to_uint8(out["x"][t]))
             if "w" in out:
                 cells.append(flow_to_color(out["w"][t], max_magnitude=flow_max))
                 m = (out["m"][t, 0].clamp(0, 1).numpy() * 255).astype(np.uint8)
                 cells.append(np.repeat(m[..., None], 3, axis=-1))
-        cells.append(tensor_to_image(video["image"][t]))
+        cells.append(to_uint8(video["image"][t]))
         gap = np.full((cells[0].shape[0], 2, 3), 255, np.uint8)
         rows.append(np.concatenate([c for cell in cells for c in (cell, gap)][:-1], axis=1))
     hgap = np.full((2, rows[0].shape[1], 3), 255, np.uint8)

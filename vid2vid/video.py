@@ -39,7 +39,8 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A frame tensor in ``[-1, 1]`` -> ``uint8`` RGB.
+    """A frame tensor in ``[-1, 1]`` -> ``uint8`` RGB (clamped, rounded): the way back from
+    :func:`vid2vid.data.encoding.image_to_tensor`, and the package's one tensor-to-picture converter.
 
     Args:
         image: ``[3, H, W]`` or ``[1, H, W]`` (grey, repeated to RGB), or a batch ``[B, C, H, W]``,
@@ -67,12 +68,26 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def label_to_color(label: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Label ids ``[H, W]`` (Cityscapes ids) -> ``uint8 [H, W, 3]`` in the label palette."""
+    """Label ids ``[H, W]`` -> ``uint8 [H, W, 3]`` RGB in :func:`vid2vid.data.labels.label_palette`.
+
+    Cityscapes ids get their Cityscapes colours where it has one, other ids a fixed pseudo-random
+    colour (id 0 black). Out-of-range ids: there is no upper bound, ids past 255 (e.g. instance ids
+    ``label_id * 1000 + k``) get ``label_palette``'s colour for that id like any other; a negative id
+    raises ``ValueError`` (indexing the palette with it would silently pick a colour from its end).
+
+    Args:
+        label: integer ids ``[H, W]``, a tensor or an array (any integer dtype).
+
+    Raises:
+        ValueError: for another shape, or for negative ids (naming the smallest).
+    """
     if isinstance(label, torch.Tensor):
         label = label.detach().cpu().numpy()
     label = np.asarray(label)
     if label.ndim != 2:
         raise ValueError(f"label_to_color expects label ids [H, W], got shape {label.shape}")
+    if label.size and label.min() < 0:
+        raise ValueError(f"label ids must be >= 0 to be coloured, found {label.min()}")
     label = label.astype(np.int64)
     palette = np.array(label_palette(max(256, int(label.max(initial=0)) + 1)), dtype=np.uint8)
     return palette[label]

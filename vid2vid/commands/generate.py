@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_generator(checkpoint: str):
     """``load_generator`` whose failures become one-line ValueErrors naming the file."""
-    from vid2vid.training.trainer import load_generator
+    from vid2vid.models.io import load_generator
 
     try:
         return load_generator(checkpoint, map_location="cpu")

@@ -10,8 +10,10 @@ Without instances (``use_instance=False``, e.g. edge-to-face, pose) the edge cha
 so the number of channels is ``label_nc + int(use_instance)`` (:func:`semantic_channels`),
 the same arithmetic as the reference code.
 
-The functions also convert back for display (:func:`decode_labels`, :func:`labels_to_color`,
-:func:`tensor_to_image`). All functions accept any number of leading dimensions (``..``).
+:func:`decode_labels` goes back from ``s_t`` to ids, :func:`image_to_tensor` from an RGB frame to
+the generator's ``[-1, 1]`` range. All functions accept any number of leading dimensions (``..``).
+Pictures for display (ids in colour, tensors back to ``uint8``) are drawn by :mod:`vid2vid.video`
+(``label_to_color``, ``to_uint8``), the display module; nothing in ``vid2vid.data`` needs them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vid2vid.data.labels import label_palette
-
 __all__ = [
     "semantic_channels", "one_hot", "instance_edges", "encode_labels", "decode_labels",
-    "labels_to_color", "image_to_tensor", "tensor_to_image",
+    "image_to_tensor",
 ]
 
 
@@ -129,40 +129,12 @@ def decode_labels(semantic: torch.Tensor, label_nc: int) -> torch.Tensor:
     return semantic[..., :label_nc, :, :].argmax(dim=-3)
 
 
-def labels_to_color(label: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Colour a label map for display with :func:`vid2vid.data.labels.label_palette`.
-
-    Args:
-        label: ids ``[H, W]`` (tensor or array, values in ``[0, 255]``).
-
-    Returns:
-        ``uint8 [H, W, 3]`` RGB.
-    """
-    if isinstance(label, torch.Tensor):
-        label = label.detach().cpu().numpy()
-    label = np.asarray(label)
-    if label.ndim != 2:
-        raise ValueError(f"labels_to_color expects ids [H, W], got shape {label.shape}")
-    if label.size and (label.min() < 0 or label.max() > 255):
-        raise ValueError(f"label ids must lie in [0, 255] to be coloured, found "
-                         f"[{label.min()}, {label.max()}]")
-    palette = np.asarray(label_palette(256), dtype=np.uint8)  # [256, 3]
-    return palette[label.astype(np.int64)]
-
-
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``uint8 [H, W, C]`` (or ``[H, W]``) to ``float32 [C, H, W]`` in ``[-1, 1]``."""
+    """``uint8 [H, W, C]`` (or ``[H, W]``) to ``float32 [C, H, W]`` in ``[-1, 1]``
+    (back: :func:`vid2vid.video.to_uint8`)."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image, got {image.dtype}")
     if image.ndim == 2:
         image = image[..., None]
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
-
-
-def tensor_to_image(x: torch.Tensor) -> np.ndarray:
-    """``[C, H, W]`` in ``[-1, 1]`` (C = 1 or 3) to ``uint8 [H, W, 3]`` for display (clamped, rounded)."""
-    if x.dim() != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"tensor_to_image expects [1 or 3, H, W], got {tuple(x.shape)}")
-    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.expand(3, -1, -1).permute(1, 2, 0).numpy().copy()

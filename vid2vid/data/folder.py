@@ -22,7 +22,6 @@ import warnings
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,9 +42,6 @@ from vid2vid.data.layout import (
     read_rgb,
 )
 from vid2vid.flow.warp import compose_flows, warp
-
-if TYPE_CHECKING:
-    from vid2vid.data.check import DatasetCheck
 
 __all__ = ["SpatialTransform", "VideoFolderDataset", "read_source"]
 
@@ -412,13 +408,6 @@ class VideoFolderDataset(Dataset):
                 raise DataError(head + "; " + _mismatch(kind, absent, stray, a_keys[name][0], per_frame))
             out[name] = tuple(seq_dir / by_key[k] for k in keys)
         return out
-
-    def check(self, progress: bool = False, workers: int | None = None) -> DatasetCheck:
-        """Decode every file this dataset loads, now; see :func:`vid2vid.data.check.check_dataset`
-        (raises one :class:`DataError` listing every bad file)."""
-        from vid2vid.data.check import check_dataset  # check.py imports this module
-
-        return check_dataset(self, progress=progress, workers=workers)
 
     # ----------------------------------------------------------------- sampling
     def set_n_frames(self, n_frames: int | None) -> None:

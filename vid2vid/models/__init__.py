@@ -2,6 +2,8 @@
 
 ``vid2vid.models.compose`` is the composition function (the paper's equation or the reference
 variant); its module's other functions are imported from ``vid2vid.models.compose`` as usual.
+``vid2vid.models.io`` writes and reads the generator checkpoint (``export_generator``,
+``load_generator``): what inference and evaluation need, without the trainer.
 """
 
 from __future__ import annotations

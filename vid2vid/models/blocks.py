@@ -1,4 +1,5 @@
-"""Building blocks of the generator: pix2pixHD-style encoders, residual blocks and decoders.
+"""Building blocks of the generator: pix2pixHD-style encoders, residual blocks and decoders; and
+what both networks share: :func:`make_norm` and the weight initialisation :func:`init_weights`.
 
 Every convolution keeps its bias and every normalisation layer has an affine scale and shift, so
 the parameter count does not depend on the choice of norm ("instance" with affine parameters, the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["make_norm", "ConvNormReLU", "ResBlock", "Encoder", "Decoder", "Head"]
+__all__ = ["make_norm", "init_weights", "ConvNormReLU", "ResBlock", "Encoder", "Decoder", "Head"]
 
 
 def make_norm(kind: str, channels: int, affine_instance: bool = True) -> nn.Module:
@@ -22,6 +23,30 @@ def make_norm(kind: str, channels: int, affine_instance: bool = True) -> nn.Modu
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"norm must be 'instance', 'batch' or 'none', got {kind!r}")
+
+
+def init_weights(module: nn.Module, norm_scale_std: float = 0.0) -> None:
+    """pix2pixHD initialisation of every layer of ``module``, in place (generator and discriminators).
+
+    Convolutions (``Conv2d``, ``ConvTranspose2d``): weights N(0, 0.02), biases 0. Normalisation
+    layers with an affine scale and shift (``BatchNorm2d``, ``InstanceNorm2d(affine=True)``): shifts 0,
+    scales exactly 1 when ``norm_scale_std == 0`` (the generator) or N(1, ``norm_scale_std``)
+    otherwise (the discriminators pass 0.02, pix2pixHD's ``weights_init`` for batch norm; their
+    instance norms have no affine parameters, so by default only their convolutions are drawn).
+
+    Layers are drawn in ``module.modules()`` order (leaves in definition order): seeded runs repeat.
+    """
+    for mod in module.modules():
+        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(mod.weight, 0.0, 0.02)
+            if mod.bias is not None:
+                nn.init.zeros_(mod.bias)
+        elif isinstance(mod, (nn.BatchNorm2d, nn.InstanceNorm2d)) and mod.weight is not None:
+            if norm_scale_std > 0:
+                nn.init.normal_(mod.weight, 1.0, norm_scale_std)
+            else:  # ones_, not normal_(std=0): draws nothing, so later layers' numbers do not shift
+                nn.init.ones_(mod.weight)
+            nn.init.zeros_(mod.bias)
 
 
 class ConvNormReLU(nn.Sequential):

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vid2vid.flow import compose_flows
-from vid2vid.models.blocks import make_norm
+from vid2vid.models.blocks import init_weights, make_norm
 
 __all__ = [
     "FLOW_SCALE",
@@ -53,17 +53,6 @@ def _norm_layer(norm: str, channels: int) -> nn.Module:
     """Normalisation after a convolution: instance norm without affine parameters (as pix2pixHD's
     discriminators), ``"batch"`` or ``"none"``."""
     return make_norm(norm, channels, affine_instance=False)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Gaussian initialisation N(0, 0.02) of convolutions (DCGAN / pix2pixHD practice)."""
-    if isinstance(module, nn.Conv2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 class PatchDiscriminator(nn.Module):
@@ -105,7 +94,8 @@ class PatchDiscriminator(nn.Module):
         # The prediction layer: one score per patch, unbounded (the GAN loss decides the form).
         stages.append(nn.Conv2d(channels, 1, kernel, stride=1, padding=pad))
         self.stages = nn.ModuleList(stages)
-        self.apply(_init_weights)
+        # pix2pixHD: convolutions N(0, 0.02); batch-norm scales N(1, 0.02) (instance norms here have none).
+        init_weights(self, norm_scale_std=0.02)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``x [B, C_in, H, W]`` -> ``n_layers + 2`` tensors: ``n_layers + 1`` feature maps

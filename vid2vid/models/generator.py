@@ -49,13 +49,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.flow.warp import warp
-from vid2vid.models.blocks import ConvNormReLU, Decoder, Encoder, Head
+from vid2vid.models.blocks import ConvNormReLU, Decoder, Encoder, Head, init_weights
 from vid2vid.models.compose import COMPOSITIONS, background_mask_from_onehot, compose, hallucination
 
 if TYPE_CHECKING:
     from vid2vid.config import Config
 
-__all__ = ["Generator", "GeneratorOutput", "CoarseGenerator", "LocalEnhancer", "init_weights"]
+__all__ = ["Generator", "GeneratorOutput", "CoarseGenerator", "LocalEnhancer"]
 
 
 @dataclass
@@ -83,21 +83,14 @@ class Features(NamedTuple):
         return Features(*(None if t is None else t.detach() for t in self))
 
 
-def init_weights(module: nn.Module) -> None:
-    """pix2pixHD initialisation: convolution weights N(0, 0.02), biases 0; norm scales 1, shifts 0.
+def _init_generator(module: nn.Module) -> None:
+    """:func:`vid2vid.models.blocks.init_weights` (norm scales exactly 1), then zero flow heads.
 
-    One exception: the flow heads start at exactly zero (weights and bias), so the first warps copy
-    the previous frame in place. With N(0, 0.02) weights and the x20 output scale the untrained flow
-    is about 11 pixels of noise, and the first few hundred steps are spent unlearning it.
+    The flow heads start at exactly zero (weights and bias), so the first warps copy the previous
+    frame in place. With N(0, 0.02) weights and the x20 output scale the untrained flow is about
+    11 pixels of noise, and the first few hundred steps are spent unlearning it.
     """
-    for mod in module.modules():
-        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(mod.weight, 0.0, 0.02)
-            if mod.bias is not None:
-                nn.init.zeros_(mod.bias)
-        elif isinstance(mod, (nn.BatchNorm2d, nn.InstanceNorm2d)) and mod.weight is not None:
-            nn.init.ones_(mod.weight)
-            nn.init.zeros_(mod.bias)
+    init_weights(module)
     for mod in module.modules():
         if isinstance(mod, _Scale) and mod.flow_head is not None:
             nn.init.zeros_(mod.flow_head.conv.weight)
@@ -269,7 +262,7 @@ class Generator(nn.Module):
         )])
         for _ in range(1, n_scales):
             self.add_scale()
-        init_weights(self)
+        _init_generator(self)
         self._set_requires_grad()
 
     # ------------------------------------------------------------------ construction
@@ -309,7 +302,7 @@ class Generator(nn.Module):
         enhancer = LocalEnhancer(s, self._label_in, self._prev_in, self.ngf, self.n_blocks_local,
                                  self.use_flow, self.use_fg_prior, self.fg_ngf, self.norm, self.flow_scale,
                                  self.upsample)
-        init_weights(enhancer)
+        _init_generator(enhancer)
         ref = next(self.parameters(), None)
         if ref is not None:
             enhancer.to(ref.device)

@@ -13,12 +13,14 @@ first frame from the labels alone (see :mod:`vid2vid.models.generator`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
 from vid2vid.models.generator import Generator, GeneratorOutput
 
-__all__ = ["SequenceGenerator", "label_window", "stack_outputs"]
+__all__ = ["GeneratedFrames", "SequenceGenerator", "label_window", "stack_outputs"]
 
 
 def label_window(labels: Tensor, t: int, n_prev: int) -> Tensor:
@@ -28,21 +30,44 @@ def label_window(labels: Tensor, t: int, n_prev: int) -> Tensor:
     return labels[:, idx]
 
 
-def stack_outputs(outputs: list[GeneratorOutput]) -> dict[str, Tensor]:
-    """Stack per-frame outputs along a new time axis 1: ``x``, ``h``, ``h_B``, ``m_B`` ``[B, n, C, H, W]``,
-    plus ``h_F``, ``w``, ``m`` when the generator has them, and ``warped`` with ``has_warped [n]``
-    (zeros where a frame had nothing to warp: the first frame of a sequence)."""
-    out: dict[str, Tensor] = {}
-    for key in ("x", "h", "h_B", "m_B", "h_F", "w", "m"):
+class GeneratedFrames(NamedTuple):
+    """G's outputs (:class:`~vid2vid.models.generator.GeneratorOutput`) for ``n`` consecutive frames,
+    stacked along a new time axis 1: images ``[B, n, 3, H, W]``, masks ``[B, n, 1, H, W]``.
+
+    A NamedTuple rather than a dataclass because it is what :class:`SequenceGenerator` returns:
+    Accelerate's mixed-precision wrapper casts a model's outputs back to float32 by walking tuples,
+    lists and dicts only (a dataclass would come back in half precision).
+    """
+
+    x: Tensor  # the composed frames x~_t
+    h: Tensor  # the hallucinations (1 - m_B) * h_F + m_B * h_B
+    h_B: Tensor  # background hallucinations
+    m_B: Tensor  # background masks used (all ones without the fg prior)
+    h_F: Tensor | None  # foreground hallucinations; None without the fg prior
+    w: Tensor | None  # [B, n, 2, H, W] flows t -> t-1 in pixels; None without flow
+    m: Tensor | None  # occlusion masks in (0, 1), 1 = hallucinate; None without flow
+    warped: Tensor  # warp(x~_{t-1}, w), zeros where a frame had nothing to warp
+    has_warped: Tensor  # [n] bool: the frame had a previous frame to warp (not a sequence's first)
+
+
+def stack_outputs(outputs: list[GeneratorOutput]) -> GeneratedFrames:
+    """Stack per-frame outputs along a new time axis 1 (see :class:`GeneratedFrames`); ``h_F``,
+    ``w``, ``m`` are None unless every frame has them, and ``warped`` is zeros where a frame had
+    nothing to warp (the first frame of a sequence)."""
+
+    def optional(key: str) -> Tensor | None:
+        """A branch's outputs stacked; None when the generator lacks the branch (fg prior, flow)."""
         vals = [getattr(o, key) for o in outputs]
-        if all(v is not None for v in vals):
-            out[key] = torch.stack(vals, dim=1)
+        return torch.stack(vals, dim=1) if all(v is not None for v in vals) else None
+
+    x, h, h_B, m_B = (torch.stack([getattr(o, k) for o in outputs], dim=1) for k in ("x", "h", "h_B", "m_B"))
     ref = outputs[0].x
-    out["warped"] = torch.stack(
+    warped = torch.stack(
         [o.warped if o.warped is not None else torch.zeros_like(ref) for o in outputs], dim=1
     )
-    out["has_warped"] = torch.tensor([o.warped is not None for o in outputs], device=ref.device)
-    return out
+    has_warped = torch.tensor([o.warped is not None for o in outputs], device=ref.device)
+    return GeneratedFrames(x=x, h=h, h_B=h_B, m_B=m_B, h_F=optional("h_F"), w=optional("w"),
+                           m=optional("m"), warped=warped, has_warped=has_warped)
 
 
 class SequenceGenerator(nn.Module):
@@ -59,7 +84,7 @@ class SequenceGenerator(nn.Module):
         prev: Tensor | None = None,
         start: int = 0,
         stop: int | None = None,
-    ) -> dict[str, Tensor]:
+    ) -> GeneratedFrames:
         """Generate frames ``start..stop-1``.
 
         Args:
@@ -71,7 +96,7 @@ class SequenceGenerator(nn.Module):
             start, stop: the frames to generate (``stop`` defaults to ``T``).
 
         Returns:
-            :func:`stack_outputs` of the generated frames, time axis 1.
+            :class:`GeneratedFrames`: the generated frames' outputs, time axis 1.
         """
         stop = labels.shape[1] if stop is None else stop
         if not 0 <= start < stop <= labels.shape[1]:

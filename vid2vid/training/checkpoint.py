@@ -1,11 +1,15 @@
-"""Checkpoints that survive a kill, a full disk and a power cut: atomic writes and safe loads.
+"""Training checkpoints that survive a kill, a full disk and a power cut: atomic folders, and the
+tidying, listing and pruning of a run's ``checkpoints/step_<N>/``.
 
-A checkpoint is either a single file (the generator for inference: weights plus the config as
-plain data) or a folder (Accelerate's full training state). Both are first written under a
+A training checkpoint is a folder (Accelerate's full training state). It is first written under a
 temporary name in the same directory, flushed to disk (``fsync`` of every file and of the folder)
 and only then renamed, so a reader never sees a half-written checkpoint: a run killed, or a machine
 that loses power, while saving keeps the previous one intact. A write that fails (a full disk)
 removes its temporary and raises :class:`CheckpointWriteError` naming the path.
+
+The single-file writes and safe loads (:func:`atomic_save`, :func:`safe_load`, the generator's
+``generator.pt``) and the errors they raise live in :mod:`vid2vid.models.io`, below training, so
+that reading weights needs no trainer; they are re-exported here under their old names.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from vid2vid.config import ConfigError
+from vid2vid.models.io import (
+    CheckpointMismatchError,
+    CheckpointWriteError,
+    atomic_save,
+    describe_mismatch,
+    fsync_dir,
+    safe_load,
+)
 
 __all__ = [
     "CheckpointMismatchError", "CheckpointWarning", "CheckpointWriteError", "atomic_directory", "atomic_save",
@@ -28,33 +36,8 @@ __all__ = [
 ]
 
 
-class CheckpointWriteError(OSError):
-    """Writing a checkpoint failed (a full disk, an I/O error); the message names the path. The
-    temporary file or folder is removed and the previous checkpoint is left as it was."""
-
-
-class CheckpointMismatchError(ConfigError):
-    """A checkpoint's weights do not fit the model its configuration builds (another preset or
-    other model settings); the message names the first parameter whose shape differs."""
-
-
 class CheckpointWarning(UserWarning):
     """A checkpoint file was damaged or could not be used in full (the message names the file)."""
-
-
-def fsync_dir(path: str | os.PathLike) -> None:
-    """Flush a directory's entries (new names, renames) to disk. Not every platform or filesystem
-    can open or fsync a directory (Windows, some network filesystems); there it is skipped."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(root: str | os.PathLike) -> None:
@@ -68,29 +51,6 @@ def fsync_tree(root: str | os.PathLike) -> None:
             finally:
                 os.close(fd)
         fsync_dir(folder)
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` atomically: a temporary file beside it, fsync, rename, fsync of
-    the folder. On failure the temporary is removed and ``path`` is untouched; an I/O failure (a
-    full disk shows up as ``basic_ios::clear: iostream error``) raises :class:`CheckpointWriteError`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointWriteError(f"{path}: checkpoint write failed (disk full?): {err}") from err
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)  # the rename itself reaches the disk
-    return path
 
 
 def atomic_directory(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -116,17 +76,6 @@ def atomic_directory(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """Load a checkpoint file with ``weights_only=True`` (no arbitrary code from pickles)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file not found")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise RuntimeError(f"{path}: not a loadable checkpoint ({err})") from err
 
 
 def list_checkpoints(folder: str | os.PathLike, prefix: str = "step_") -> list[tuple[int, Path]]:
@@ -187,26 +136,3 @@ def remove_temporaries(out: str | os.PathLike, checkpoints: str = "checkpoints")
                     os.replace(p, final)
     return removed
 
-
-Shapes = Mapping[str, Sequence[int]]
-
-
-def describe_mismatch(expected: Shapes, found: Shapes) -> str | None:
-    """Where the tensor shapes ``found`` (a checkpoint's) differ from ``expected`` (a model's), in one
-    sentence naming the first difference, or None when they agree."""
-    shape_diff = [k for k in expected if k in found and tuple(expected[k]) != tuple(found[k])]
-    unexpected = [k for k in found if k not in expected]
-    missing = [k for k in expected if k not in found]
-    problems = []
-    if shape_diff:
-        k = shape_diff[0]
-        more = f" ({len(shape_diff) - 1} more shapes differ)" if len(shape_diff) > 1 else ""
-        problems.append(f"parameter {k} has shape {list(found[k])} in the checkpoint but "
-                        f"{list(expected[k])} in the model{more}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} parameters of the checkpoint are not in the model "
-                        f"(e.g. {unexpected[0]})")
-    if missing:
-        problems.append(f"{len(missing)} parameters of the model are not in the checkpoint "
-                        f"(e.g. {missing[0]})")
-    return "; ".join(problems) or None

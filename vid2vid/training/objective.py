@@ -33,6 +33,7 @@ from vid2vid.losses import (
     warp_loss,
 )
 from vid2vid.models.discriminators import clip_windows, sample_clips
+from vid2vid.models.sequence import GeneratedFrames
 
 __all__ = ["AllTemporalScales", "Chunk", "Objective", "split_outputs"]
 
@@ -51,9 +52,19 @@ class Chunk:
     fake: Tensor  # [B, h + n, 3, H, W], the first h detached
     flow: Tensor  # [B, h + n, 2, H, W] ground-truth flows
     flow_valid: Tensor  # [B, h + n] bool: a ground-truth flow exists (not a sequence's first frame)
-    gen: dict[str, Tensor]  # SequenceGenerator outputs for the n new frames
+    gen: GeneratedFrames  # SequenceGenerator outputs for the n new frames
     history: int  # h
     occlusion: Tensor | None = None  # [B, h + n, 1, H, W] true occlusion (loss.mask_target "occlusion")
+
+
+@dataclass
+class _Pairs:
+    """The new frames of a chunk that have a predecessor ``x_{t-1}`` in it: where ``L_W``, the mask
+    term and the temporal loss apply."""
+
+    new: list[int]  # their indices among the chunk's new frames (into ``Chunk.gen``)
+    t: Tensor  # [k] their indices in the chunk (into ``Chunk.real``, ``.fake``, ``.flow``)
+    confidence: Tensor  # [B, k, 1, H, W] flow confidence, 0 where no ground-truth flow exists
 
 
 class AllTemporalScales(nn.Module):
@@ -78,9 +89,11 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[2:])
 
 
-def _has_raw(c: Chunk) -> bool:
-    """Whether the frames are composed (flow warping on), so the raw hallucination differs from them."""
-    return "m" in c.gen
+def _judged_fakes(gen: GeneratedFrames, detach: bool = False) -> list[Tensor]:
+    """What ``D_I`` judges as fake, flattened to frames: ``x~_t`` and, when the frames are composed
+    (flow warping on, so the raw hallucination differs from them), ``h~_t`` too."""
+    fakes = [gen.x] if gen.m is None else [gen.x, gen.h]
+    return [_flat(f.detach() if detach else f) for f in fakes]
 
 
 class Objective(nn.Module):
@@ -97,20 +110,20 @@ class Objective(nn.Module):
         self.lambda_flow = cfg.loss.lambda_flow / 2 ** (cfg.model.n_scales - 1)
 
     # ----------------------------------------------------------------------- helpers
-    def _confidences(self, c: Chunk) -> tuple[list[int], Tensor, Tensor] | None:
-        """For the new frames that have a predecessor: their indices among the new frames, their
-        indices in the chunk, and the flow confidence ``[B, k, 1, H, W]`` (0 where no ground-truth
-        flow exists); None when no new frame has a predecessor."""
+    @staticmethod
+    def _pairs(c: Chunk) -> _Pairs | None:
+        """The new frames that have a predecessor in the chunk, with their flow confidence; None
+        when none has (the first frame of a sequence, alone in its chunk)."""
         h, n = c.history, c.labels.shape[1]
-        idx = [i for i in range(n) if h + i >= 1]
-        if not idx:
+        new = [i for i in range(n) if h + i >= 1]
+        if not new:
             return None
-        t = torch.tensor([h + i for i in idx], device=c.real.device)
+        t = torch.tensor([h + i for i in new], device=c.real.device)
         real_t, real_p = c.real[:, t], c.real[:, t - 1]
         valid = c.flow_valid[:, t].to(c.real.dtype)[..., None, None, None]  # [B, k, 1, 1, 1]
         conf = flow_confidence(_flat(real_t), _flat(real_p), _flat(c.flow[:, t]))
         conf = conf.reshape(*real_t.shape[:2], 1, *real_t.shape[3:]) * valid
-        return idx, t, conf
+        return _Pairs(new=new, t=t, confidence=conf)
 
     def video_windows(self, total: int, history: int, scale: int) -> list[list[int]]:
         """D_V windows at temporal ``scale`` whose last frame is one of the new frames."""
@@ -141,67 +154,94 @@ class Objective(nn.Module):
 
     # ----------------------------------------------------------------------- generator
     def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
-        L = self.cfg.loss
-        h = c.history
-        real_new, fake_new = c.real[:, h:], c.gen["x"]
-        hallucinated = c.gen["h"]
-        losses: dict[str, Tensor] = {}
+        """G's weighted loss terms by name; their sum is what G minimises. Keys, in this order:
+        ``G_GAN``, ``G_feat`` (``G_VGG``) from :meth:`_image_losses`; ``G_flow``, ``G_warp``
+        (``G_mask``) from :meth:`_flow_losses`; ``G_temporal``; ``G_GAN_V{s}``, ``G_feat_V{s}`` per
+        temporal scale s from :meth:`_video_losses`. Terms that do not apply to the chunk are left out."""
+        losses = self._image_losses(c, D_I)
+        pairs = self._pairs(c)
+        if pairs is not None:
+            losses.update(self._flow_losses(c, pairs))
+            if self.cfg.loss.lambda_temporal > 0:
+                losses["G_temporal"] = self._temporal_loss(c, pairs)
+        if D_V is not None:
+            losses.update(self._video_losses(c, D_V))
+        return losses
 
-        # D_I on x~_t and on the raw hallucination h~_t, with the real frame for feature matching.
-        fakes = [_flat(fake_new)] + ([_flat(hallucinated)] if _has_raw(c) else [])
-        d_real, *d_fakes = self._judge_frames(D_I, c, _flat(real_new), fakes)
-        losses["G_GAN"] = sum(self.gan.generator_loss(d) for d in d_fakes)
-        losses["G_feat"] = L.lambda_feat * sum(feature_matching_loss(d_real, d) for d in d_fakes)
+    def _image_losses(self, c: Chunk, D_I: nn.Module) -> dict[str, Tensor]:
+        """``D_I``'s terms (``G_GAN``, ``G_feat``) and ``G_VGG``, on ``x~_t`` and on the raw
+        hallucination ``h~_t`` (each against the real frame), summed over the two."""
+        L = self.cfg.loss
+        real = _flat(c.real[:, c.history:])
+        fakes = _judged_fakes(c.gen)
+        d_real, *d_fakes = self._judge_frames(D_I, c, real, fakes)
+        losses: dict[str, Tensor] = {
+            "G_GAN": sum(self.gan.generator_loss(d) for d in d_fakes),
+            "G_feat": L.lambda_feat * sum(feature_matching_loss(d_real, d) for d in d_fakes),
+        }
         if self.vgg is not None and L.lambda_vgg > 0:
             n = len(fakes)
-            losses["G_VGG"] = n * L.lambda_vgg * self.vgg(torch.cat(fakes), torch.cat([_flat(real_new)] * n))
+            losses["G_VGG"] = n * L.lambda_vgg * self.vgg(torch.cat(fakes), torch.cat([real] * n))
+        return losses
 
-        # L_W, the temporal warp loss and the mask regulariser, on frames with a predecessor.
-        conf = self._confidences(c)
-        if conf is not None:
-            idx, t, cmap = conf
-            warped_ok = c.gen["has_warped"][idx]
-            if "w" in c.gen and bool(warped_ok.any()):
-                keep = [i for i, ok in zip(idx, warped_ok.tolist(), strict=True) if ok]
-                sel = [j for j, ok in enumerate(warped_ok.tolist()) if ok]
-                w = _flat(c.gen["w"][:, keep])
-                cm = _flat(cmap[:, sel])
-                tt = t[sel]
-                losses["G_flow"] = self.lambda_flow * flow_loss(w, _flat(c.flow[:, tt]), cm)
-                real_p, real_t = _flat(c.real[:, tt - 1]), _flat(c.real[:, tt])
-                losses["G_warp"] = L.lambda_warp * warp_loss(real_p, real_t, w, cm)
-                if L.lambda_mask > 0:
-                    m = _flat(c.gen["m"][:, keep])
-                    if L.mask_target == "occlusion":
-                        if c.occlusion is None:
-                            raise ValueError("loss.mask_target 'occlusion' needs the dataset's occlusion "
-                                             "masks (_occ folders); use loss.mask_target=confidence")
-                        valid = c.flow_valid[:, tt].to(m.dtype).reshape(-1, 1, 1, 1)
-                        losses["G_mask"] = L.lambda_mask * occlusion_mask_loss(
-                            m, _flat(c.occlusion[:, tt]), valid)
-                    else:
-                        losses["G_mask"] = L.lambda_mask * mask_loss(m, cm)
-            if L.lambda_temporal > 0:
-                losses["G_temporal"] = L.lambda_temporal * temporal_warp_loss(
-                    _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(cmap))
+    def _flow_losses(self, c: Chunk, pairs: _Pairs) -> dict[str, Tensor]:
+        """``L_W``'s two terms, the flow's L1 to the ground truth (``G_flow``) and the real previous
+        frame warped by it against the real frame (``G_warp``), and the mask term ``G_mask``, all
+        weighted by the flow confidence, on the frames G warped; none without flow."""
+        L, gen = self.cfg.loss, c.gen
+        warped = gen.has_warped[pairs.new].tolist()
+        if gen.w is None or gen.m is None or not any(warped):
+            return {}
+        keep = [i for i, ok in zip(pairs.new, warped, strict=True) if ok]  # among the new frames
+        sel = [j for j, ok in enumerate(warped) if ok]  # among the pairs
+        t = pairs.t[sel]
+        w, conf = _flat(gen.w[:, keep]), _flat(pairs.confidence[:, sel])
+        real_p, real_t = _flat(c.real[:, t - 1]), _flat(c.real[:, t])
+        losses = {
+            "G_flow": self.lambda_flow * flow_loss(w, _flat(c.flow[:, t]), conf),
+            "G_warp": L.lambda_warp * warp_loss(real_p, real_t, w, conf),
+        }
+        if L.lambda_mask > 0:
+            losses["G_mask"] = L.lambda_mask * self._mask_loss(c, _flat(gen.m[:, keep]), conf, t)
+        return losses
 
-        # D_V at every temporal scale on clips ending in the new frames (one call for all scales).
-        if D_V is not None:
-            inputs = self._video_inputs(c, c.fake)
-            for s_idx, out in enumerate(D_V(inputs, groups=2)):
-                if out is None:
-                    continue
-                v_real, v_fake = split_outputs(out, 2)
-                losses[f"G_GAN_V{s_idx}"] = self.gan.generator_loss(v_fake)
-                losses[f"G_feat_V{s_idx}"] = L.lambda_feat * feature_matching_loss(v_real, v_fake)
+    def _mask_loss(self, c: Chunk, m: Tensor, conf: Tensor, t: Tensor) -> Tensor:
+        """The unweighted mask term on the masks ``m [N, 1, H, W]`` of the chunk's frames ``t``:
+        the reference's (``m -> 0`` where the flow is confident, ``conf``) or, with
+        ``loss.mask_target`` "occlusion", the cross-entropy to the true occlusion where a ground-truth
+        flow exists."""
+        if self.cfg.loss.mask_target != "occlusion":
+            return mask_loss(m, conf)
+        if c.occlusion is None:
+            raise ValueError("loss.mask_target 'occlusion' needs the dataset's occlusion "
+                             "masks (_occ folders); use loss.mask_target=confidence")
+        valid = c.flow_valid[:, t].to(m.dtype).reshape(-1, 1, 1, 1)
+        return occlusion_mask_loss(m, _flat(c.occlusion[:, t]), valid)
+
+    def _temporal_loss(self, c: Chunk, pairs: _Pairs) -> Tensor:
+        """``G_temporal``: each generated frame against the previous generated frame warped by the
+        ground-truth flow, weighted by the flow confidence (the reference's output warp loss)."""
+        t = pairs.t
+        return self.cfg.loss.lambda_temporal * temporal_warp_loss(
+            _flat(c.fake[:, t]), _flat(c.fake[:, t - 1]), _flat(c.flow[:, t]), _flat(pairs.confidence))
+
+    def _video_losses(self, c: Chunk, D_V: nn.Module) -> dict[str, Tensor]:
+        """``D_V``'s terms (``G_GAN_V{s}``, ``G_feat_V{s}``) at every temporal scale s that has a
+        clip ending in a new frame (one call for all scales)."""
+        losses: dict[str, Tensor] = {}
+        for s_idx, out in enumerate(D_V(self._video_inputs(c, c.fake), groups=2)):
+            if out is None:
+                continue
+            v_real, v_fake = split_outputs(out, 2)
+            losses[f"G_GAN_V{s_idx}"] = self.gan.generator_loss(v_fake)
+            losses[f"G_feat_V{s_idx}"] = self.cfg.loss.lambda_feat * feature_matching_loss(v_real, v_fake)
         return losses
 
     # ----------------------------------------------------------------------- discriminators
     def discriminator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
-        h = c.history
-        real_new = c.real[:, h:]
-        fakes = [_flat(c.gen["x"].detach())] + ([_flat(c.gen["h"].detach())] if _has_raw(c) else [])
-        d_real, *d_fakes = self._judge_frames(D_I, c, _flat(real_new), fakes)
+        """``D_I``'s and ``D_V``'s loss terms by name, on the chunk's fakes detached from G."""
+        real = _flat(c.real[:, c.history:])
+        d_real, *d_fakes = self._judge_frames(D_I, c, real, _judged_fakes(c.gen, detach=True))
         real_term, fake_term = self.gan.discriminator_terms(d_real, d_fakes[0])
         # Both the composed frame and the raw hallucination are fakes for D_I (as the reference).
         losses = {"D_real": 0.5 * real_term, "D_fake": 0.5 * fake_term}

@@ -28,13 +28,13 @@ What goes wrong, and what it costs:
 - SIGINT (Ctrl-C) and SIGTERM stop the run after the current step with a checkpoint of it
   (:class:`TrainingInterrupted`, :class:`TrainingTerminated`); a second signal stops at once;
   any other error in the loop saves the steps done since the last checkpoint, then propagates;
-- a failed write (a full disk) raises :class:`~vid2vid.training.checkpoint.CheckpointWriteError`
+- a failed write (a full disk) raises :class:`~vid2vid.models.io.CheckpointWriteError`
   and leaves the previous checkpoint and no temporaries;
 - a new run refuses an output folder that holds another run (:class:`OutputExistsError`) unless
   told to resume it or to overwrite it;
 - a damaged newest checkpoint is skipped with a warning naming the file, for the newest that loads;
   a checkpoint of another configuration raises one
-  :class:`~vid2vid.training.checkpoint.CheckpointMismatchError`.
+  :class:`~vid2vid.models.io.CheckpointMismatchError`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -60,24 +60,32 @@ from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
-from vid2vid.models.sequence import SequenceGenerator, label_window
-from vid2vid.training.checkpoint import (
+from vid2vid.models.io import (
     CheckpointMismatchError,
-    CheckpointWarning,
     CheckpointWriteError,
+    TrainingDiverged,
     atomic_save,
     describe_mismatch,
+    export_generator,
+    first_nonfinite,
     fsync_dir,
+    load_generator,
+    safe_load,
+)
+from vid2vid.models.sequence import SequenceGenerator, label_window
+from vid2vid.training.checkpoint import (
+    CheckpointWarning,
     fsync_tree,
     list_checkpoints,
     prune_checkpoints,
     remove_temporaries,
-    safe_load,
 )
 from vid2vid.training.ema import EMA
 from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 
+# TrainingDiverged, export_generator and load_generator live in vid2vid.models.io (reading weights
+# needs no trainer); they stay importable from here, where they used to be
 __all__ = ["OutputExistsError", "Trainer", "TrainingDiverged", "TrainingInterrupted", "TrainingTerminated",
            "build_dataset", "export_generator", "load_generator", "trim_log"]
 
@@ -86,11 +94,6 @@ WARMUP_WINDOW = 50  # updates over which the warm-up compares its flow loss with
 # What a run writes in its output folder: what overwrite=True removes before a new run starts there.
 RUN_FILES = ("checkpoints", "generator.pt", "snapshots", "samples", "log.jsonl", "warmup.jsonl",
              "run_info.json", "logs")
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss or a weight is no longer finite: the run stopped and wrote nothing more (the message names
-    the step, the loss or weight and the last good checkpoint)."""
 
 
 class OutputExistsError(FileExistsError):
@@ -136,47 +139,6 @@ def build_dataset(cfg: Config, split: str = "train", training: bool = True,
         load_size=(d.height, d.width), crop_size=crop, scale_range=scale, flip=d.flip and training,
         max_stride=d.max_t_step if training else None, training=training, seed=cfg.train.seed,
     )
-
-
-def _first_nonfinite(named: Iterable[tuple[str, torch.Tensor]]) -> str | None:
-    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
-    for name, v in named:
-        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            return name
-    return None
-
-
-def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int) -> Path:
-    """Write the inference checkpoint: ``{"config": dict, "generator": state_dict, "step": int}``.
-    Non-finite weights are refused (:class:`TrainingDiverged`): a NaN generator is never written."""
-    state = {k: v.detach().cpu() for k, v in G.state_dict().items()}
-    bad = _first_nonfinite(state.items())
-    if bad is not None:
-        raise TrainingDiverged(f"{path}: refusing to write a generator with non-finite weights ({bad} holds "
-                               f"NaN or inf at step {step}): training has diverged")
-    return atomic_save({"config": cfg.to_dict(), "generator": state, "step": int(step)}, path)
-
-
-def load_generator(path: str | Path, map_location="cpu"):
-    """Load an inference checkpoint safely (``weights_only=True``): returns ``(cfg, G, step)``.
-    Weights that do not fit the configuration stored with them raise one
-    :class:`~vid2vid.training.checkpoint.CheckpointMismatchError` naming the first parameter."""
-    ckpt = safe_load(path, map_location=map_location)
-    if not isinstance(ckpt, dict) or "config" not in ckpt or not isinstance(ckpt.get("generator"), dict):
-        raise RuntimeError(f"{path}: not a vid2vid generator checkpoint (expected keys 'config', "
-                           f"'generator'; found {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)})")
-    cfg = Config.from_dict(ckpt["config"], where=str(path))
-    G = build_generator(cfg)
-    # load_state_dict would list every mismatching tensor (a hundred lines); one sentence says it
-    found = {k: tuple(v.shape) for k, v in ckpt["generator"].items() if torch.is_tensor(v)}
-    problem = describe_mismatch({k: tuple(v.shape) for k, v in G.state_dict().items()}, found)
-    if problem:
-        raise CheckpointMismatchError(
-            f"{path}: the generator weights do not fit the configuration stored with them (preset "
-            f"{cfg.preset}): {problem}; the file was written by another version of vid2vid, or its config "
-            "was edited or comes from another run (another preset or model settings)")
-    G.load_state_dict(ckpt["generator"])
-    return cfg, G.eval(), int(ckpt.get("step", 0))
 
 
 def trim_log(path: str | Path, step: int) -> int:
@@ -512,7 +474,7 @@ class Trainer:
         named = [("G", G), ("D_I", self.D_I)] + ([("D_V", self.D_V)] if self.D_V is not None else []) + \
             ([("EMA of G", self.ema.shadow)] if self.ema is not None else [])
         for what, module in named:
-            bad = _first_nonfinite(module.state_dict().items())
+            bad = first_nonfinite(module.state_dict().items())
             if bad is not None:
                 raise self._diverged(f"step {self.step}: weight {bad} of {what} is not finite")
 
@@ -524,7 +486,7 @@ class Trainer:
         incomplete checkpoint. Then ``generator.pt`` is replaced, and older checkpoints of this run
         are pruned (``train.keep_checkpoints``; newer ones, such as a damaged one a resume skipped,
         are left). Non-finite weights raise :class:`TrainingDiverged` and nothing is written; a failed
-        write raises :class:`~vid2vid.training.checkpoint.CheckpointWriteError` after removing the
+        write raises :class:`~vid2vid.models.io.CheckpointWriteError` after removing the
         temporary folder, leaving the previous checkpoints as they were."""
         name = f"step_{self.step:08d}"
         final, tmp = self.ckpt_dir / name, self.ckpt_dir / f".{name}.tmp"
@@ -606,7 +568,7 @@ class Trainer:
     def _load_checkpoint(self, ckpt: Path) -> dict:
         """Load one checkpoint folder into the models, optimisers, RNGs and EMA; returns trainer.pt.
         A missing, truncated or unreadable file raises :class:`_DamagedCheckpoint` naming it, weights
-        of another configuration :class:`~vid2vid.training.checkpoint.CheckpointMismatchError`."""
+        of another configuration :class:`~vid2vid.models.io.CheckpointMismatchError`."""
         try:
             state = safe_load(ckpt / "trainer.pt")
         except (FileNotFoundError, RuntimeError) as err:
@@ -723,11 +685,11 @@ class Trainer:
         valid = torch.cat([flow_valid[:, t] for t in ts]).to(real.dtype).reshape(-1, 1, 1, 1)
         conf = flow_confidence(real_t, real_p, flow_t) * valid
         lam = self.objective.lambda_flow
-        loss = lam * flow_loss(gen["w"][:, 0], flow_t, conf)
+        loss = lam * flow_loss(gen.w[:, 0], flow_t, conf)
         logs = {"G_flow": float(loss.detach())}
         if "occlusion" in batch:  # loss.mask_target "occlusion": the mask head learns it alongside
             occ = torch.cat([batch["occlusion"][:, t] for t in ts])
-            mask = self.cfg.loss.lambda_mask * occlusion_mask_loss(gen["m"][:, 0], occ, valid)
+            mask = self.cfg.loss.lambda_mask * occlusion_mask_loss(gen.m[:, 0], occ, valid)
             logs["G_mask"] = float(mask.detach())
             loss = loss + mask
         self.acc.backward(loss)
@@ -825,7 +787,7 @@ class Trainer:
             gen = self.seqG(labels, m_B, prev, c0, c1)
             h0 = max(0, c0 - context)
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
-                      fake=torch.cat([fake[:, h0:c0], gen["x"]], 1), flow=flow[:, h0:c1],
+                      fake=torch.cat([fake[:, h0:c0], gen.x], 1), flow=flow[:, h0:c1],
                       flow_valid=flow_valid[:, h0:c1], gen=gen, history=c0 - h0,
                       occlusion=batch["occlusion"][:, h0:c1] if "occlusion" in batch else None)
             # G's step reads the plain discriminators (same weights on every process), frozen:
@@ -842,7 +804,7 @@ class Trainer:
             self.opt_D.zero_grad(set_to_none=True)
             if self.ema is not None:
                 self.ema.update(acc.unwrap_model(self.seqG).G)
-            fake = torch.cat([fake, gen["x"].detach()], 1)
+            fake = torch.cat([fake, gen.x.detach()], 1)
             prev = fake[:, -L:] if L else None
             for k, v in {**g_losses, **d_losses}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())

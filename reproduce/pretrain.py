@@ -3,6 +3,7 @@
     python reproduce/pretrain.py                  # both models, side by side, one thread each
     python reproduce/pretrain.py --stage evaluate # measure what is trained (snapshots included)
     python reproduce/pretrain.py --stage evaluate --final-step 800   # commit the step-800 snapshots
+    python reproduce/pretrain.py --stage evaluate --final-step vid2vid=600 per_frame=800
 
 Both use the ``synthetic`` preset (64 x 128, ~4 px/frame motion) on ``--sequences`` training videos
 of seed 0 and the same number of steps (learning rate constant for 60 % of them, then decayed
@@ -61,6 +62,31 @@ def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int
     return train_parallel({name: [*args, *common] for name, (_, args) in chosen.items()}, runs, jobs)
 
 
+def parse_final_steps(values: list[str] | None) -> dict[str, int] | None:
+    """``--final-step``: one step for both models (``800``) or one per model (``vid2vid=600``)."""
+    if not values:
+        return None
+    steps: dict[str, int] = {}
+    for v in values:
+        name, _, step = v.rpartition("=")
+        names = [name] if name else list(MODELS)
+        if any(n not in MODELS for n in names) or not step.isdigit():
+            raise SystemExit(f"--final-step: expected N or MODEL=N with MODEL in {list(MODELS)}, got {v!r}")
+        steps.update(dict.fromkeys(names, int(step)))
+    return steps
+
+
+def made_by(runs: Path, fallback: str) -> str:
+    """The command(s) that trained the models: ``<runs>/<model>/command.txt`` (written at training;
+    models trained by different commands each name theirs), else ``<runs>/command.txt``."""
+    per_model = {n: (runs / n / "command.txt").read_text().strip() for n in MODELS
+                 if (runs / n / "command.txt").is_file()}
+    if len(per_model) == len(MODELS) and len(set(per_model.values())) > 1:
+        return "; ".join(f"{n}: `{c}`" for n, c in per_model.items())
+    shared = runs / "command.txt"
+    return f"`{shared.read_text().strip() if shared.is_file() else fallback}`"
+
+
 def final_model(runs: Path, name: str, final_step: int | None) -> Path:
     """The generator a model is judged and committed by: ``generator.pt``, or its snapshot at
     ``final_step``."""
@@ -73,17 +99,18 @@ def final_model(runs: Path, name: str, final_step: int | None) -> Path:
 
 
 def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
-             final_step: int | None = None) -> dict:
+             final_steps: dict[str, int] | None = None) -> dict:
     import torch
     from quality import ensure_eval_data
 
+    from vid2vid.models.io import load_generator
     from vid2vid.quality import evaluate_generator, format_report, frame_strip, load_test_videos
-    from vid2vid.training.trainer import load_generator
 
     results: dict[str, dict] = {}
     finals: dict[str, dict] = {}
     videos = None
     for name in MODELS:
+        final_step = None if final_steps is None else final_steps[name]
         final = final_model(runs, name, final_step)
         files = sorted(f for f in (runs / name / "snapshots").glob("step_*.pt")
                        if final_step is None or int(f.stem[5:]) <= final_step)
@@ -145,7 +172,7 @@ def write_readme(out: Path, results: dict, seconds: dict, command: str, sequence
             lines.append(f"| {name} | {step} | " + " | ".join(fmt(r, k) for k in KEYS) + " |")
     final = {name: per_step[max(per_step, key=int)] for name, per_step in results.items()}
     v, p = final["vid2vid"], final["per_frame"]
-    steps = " and ".join(sorted({max(per_step, key=int) for per_step in results.values()}))
+    steps = ", ".join(f"{name} {max(per_step, key=int)}" for name, per_step in results.items())
     ratios = (f"vid2vid / per-frame: warping error {v['warping_error'] / p['warping_error']:.2f}x, "
               f"L1 {v['l1'] / p['l1']:.2f}x, checkerboard {v['checkerboard'] / p['checkerboard']:.2f}x; "
               f"vid2vid / real video: warping error {v['warping_error'] / v['real_warping_error']:.2f}x, "
@@ -163,7 +190,7 @@ python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.p
     --input data/synthetic/test_A/seq_0000 --real data/synthetic/test_B/seq_0000 --side-by-side --out v.mp4
 ```
 
-Made by `{command}` (training time: {times}): {steps} steps each
+Made by {command} (training time: {times}); steps: {steps},
 on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, side by side with
 other jobs on the 2-core machine
 (logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`). {warmup}
@@ -196,12 +223,13 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/pretrain")
     p.add_argument("--out", default="reproduce/pretrained")
     p.add_argument("--eval-sequences", type=int, default=8)
-    p.add_argument("--final-step", type=int, default=None,
+    p.add_argument("--final-step", nargs="+", default=None, metavar="[MODEL=]STEP",
                    help="judge and commit the snapshots at this step instead of the last generators")
     p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
     p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
     args = p.parse_args(argv)
+    final_steps = parse_final_steps(args.final_step)
     runs, out = Path(args.runs), Path(args.out)
     command = "python " + " ".join(["reproduce/pretrain.py", *(argv if argv is not None else sys.argv[1:])])
     seconds: dict[str, float] = {}
@@ -212,29 +240,35 @@ def main(argv=None) -> int:
                         args.overrides, args.models)
         print(f"trained in {(time.time() - t0) / 60:.1f} min")
         (runs / "command.txt").write_text(command + "\n")
+        for name in args.models or MODELS:
+            (runs / name / "command.txt").write_text(command + "\n")
     if args.stage in ("all", "evaluate"):
         out.mkdir(parents=True, exist_ok=True)
         for name, (file, _) in MODELS.items():
-            shutil.copyfile(final_model(runs, name, args.final_step), out / file)
+            final_step = None if final_steps is None else final_steps[name]
+            shutil.copyfile(final_model(runs, name, final_step), out / file)
             rows = [r for r in (runs / name / "log.jsonl").read_text().splitlines()
-                    if args.final_step is None or json.loads(r)["step"] <= args.final_step]
+                    if final_step is None or json.loads(r)["step"] <= final_step]
             (out / f"log_{name}.jsonl").write_text("\n".join(rows) + "\n")
             if (runs / name / "warmup.jsonl").is_file():
                 shutil.copyfile(runs / name / "warmup.jsonl", out / f"warmup_{name}.jsonl")
             done = runs / name / "done"
-            if args.final_step is not None:  # the time to that step: the logged GAN steps and the warm-up
+            if final_step is not None:  # the time to that step: the logged GAN steps and the warm-up
                 warm = runs / name / "warmup.jsonl"
                 warm_s = json.loads(warm.read_text().splitlines()[-1])["seconds"] if warm.is_file() else 0.0
                 seconds[name] = json.loads(rows[-1])["seconds"] + warm_s
             elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
         results = evaluate(runs, out, args.eval_sequences, Path(args.eval_root) if args.eval_root else None,
-                           args.final_step)
-        made_by = runs / "command.txt"
-        made = made_by.read_text().strip() if made_by.is_file() else command
-        note = "" if args.final_step is None else (
-            f" The committed models are the step-{args.final_step} snapshots of that run "
-            f"(`python reproduce/pretrain.py --stage evaluate --final-step {args.final_step}`).")
+                           final_steps)
+        made = made_by(runs, command)
+        note = ""
+        if final_steps is not None:
+            steps = sorted(set(final_steps.values()))
+            which = (f"step-{steps[0]} snapshots" if len(steps) == 1
+                     else "snapshots of steps " + ", ".join(f"{n} {s}" for n, s in final_steps.items()))
+            note = (f" The committed models are the {which} (`python reproduce/pretrain.py --stage evaluate "
+                    f"--final-step {' '.join(args.final_step)}`).")
         write_readme(out, results, seconds, made, args.sequences,
                      warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note)
         print(f"wrote {out}")

@@ -49,6 +49,14 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     assert "step-1 snapshots" in (out / "README.md").read_text()
     assert [json.loads(r)["step"] for r in (out / "log_per_frame.jsonl").read_text().splitlines()] == [1]
 
+    # one step per model: vid2vid's earlier snapshot against the per-frame model's last
+    run("reproduce/pretrain.py", "--stage", "evaluate", "--final-step", "vid2vid=1", "per_frame=2",
+        "--sequences", "2", "--runs", str(tmp_path / "runs"), "--out", str(out), "--eval-sequences", "1",
+        "--eval-root", str(tmp_path / "eval"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["vid2vid"]) == {"1"} and set(metrics["per_frame"]) == {"1", "2"}
+    assert "snapshots of steps vid2vid 1, per_frame 2" in (out / "README.md").read_text()
+
 
 @pytest.mark.slow
 def test_quality_investigation_trains_variants_and_tables_them(tmp_path):

@@ -21,20 +21,8 @@ when there is one) is what ``python -m vid2vid generate`` reads; ``train.snapsho
 copies of it along the way (``<out>/snapshots/step_<N>.pt``, to see how quality grows). Only the main
 process writes files.
 
-What goes wrong, and what it costs:
-
-- a non-finite loss (or weights) stops the run with :class:`TrainingDiverged` naming the step, the
-  loss and the last good checkpoint; nothing non-finite is ever written;
-- SIGINT (Ctrl-C) and SIGTERM stop the run after the current step with a checkpoint of it
-  (:class:`TrainingInterrupted`, :class:`TrainingTerminated`); a second signal stops at once;
-  any other error in the loop saves the steps done since the last checkpoint, then propagates;
-- a failed write (a full disk) raises :class:`~vid2vid.models.io.CheckpointWriteError`
-  and leaves the previous checkpoint and no temporaries;
-- a new run refuses an output folder that holds another run (:class:`OutputExistsError`) unless
-  told to resume it or to overwrite it;
-- a damaged newest checkpoint is skipped with a warning naming the file, for the newest that loads;
-  a checkpoint of another configuration raises one
-  :class:`~vid2vid.models.io.CheckpointMismatchError`.
+What goes wrong, and what it costs (divergence, signals, full disks, damaged checkpoints): see
+:mod:`vid2vid.training.faults`.
 """
 
 from __future__ import annotations
@@ -46,9 +34,7 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,11 +47,9 @@ from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.io import (
-    CheckpointMismatchError,
     CheckpointWriteError,
     TrainingDiverged,
     atomic_save,
-    describe_mismatch,
     export_generator,
     first_nonfinite,
     fsync_dir,
@@ -74,58 +58,37 @@ from vid2vid.models.io import (
 )
 from vid2vid.models.sequence import SequenceGenerator, label_window
 from vid2vid.training.checkpoint import (
-    CheckpointWarning,
+    DamagedCheckpoint,
+    check_model_files,
+    check_random_state,
+    damaged_file,
+    first_sentence,
     fsync_tree,
     list_checkpoints,
+    load_newest,
     prune_checkpoints,
-    remove_temporaries,
 )
 from vid2vid.training.ema import EMA
+from vid2vid.training.faults import (
+    RUN_FILES,  # noqa: F401 (importable from here, where it used to be)
+    OutputExistsError,
+    StopSignals,
+    TrainingInterrupted,
+    TrainingTerminated,
+    claim_out_dir,
+    trim_log,
+)
 from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
 from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
 
 # TrainingDiverged, export_generator and load_generator live in vid2vid.models.io (reading weights
-# needs no trainer); they stay importable from here, where they used to be
+# needs no trainer), the errors of a stopped run and trim_log in vid2vid.training.faults; they stay
+# importable from here, where they used to be
 __all__ = ["OutputExistsError", "Trainer", "TrainingDiverged", "TrainingInterrupted", "TrainingTerminated",
            "build_dataset", "export_generator", "load_generator", "trim_log"]
 
 WARMUP_EPOCHS = 1_000_000  # the flow warm-up draws its windows as epochs 10^6, 10^6 + 1, ...
 WARMUP_WINDOW = 50  # updates over which the warm-up compares its flow loss with a zero flow's
-# What a run writes in its output folder: what overwrite=True removes before a new run starts there.
-RUN_FILES = ("checkpoints", "generator.pt", "snapshots", "samples", "log.jsonl", "warmup.jsonl",
-             "run_info.json", "logs")
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already holds another run (checkpoints or generator.pt) and the new one was
-    told neither to resume it nor to overwrite it."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT (Ctrl-C) stopped the run after a step; a checkpoint of that step was saved first.
-    ``step`` and ``checkpoint`` say which; the message says how to continue."""
-
-    def __init__(self, message: str, step: int, checkpoint: Path | None):
-        super().__init__(message)
-        self.step, self.checkpoint = step, checkpoint
-
-
-class TrainingTerminated(SystemExit):
-    """SIGTERM stopped the run after a step; a checkpoint of that step was saved first. A SystemExit
-    with the conventional status 128 + 15 = 143, so an uncaught one ends the process quietly."""
-
-    def __init__(self, message: str, step: int, checkpoint: Path | None):
-        super().__init__(128 + signal.SIGTERM)
-        self.message, self.step, self.checkpoint = message, step, checkpoint
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class _DamagedCheckpoint(Exception):
-    """A file of a checkpoint folder is missing, truncated or unreadable (the message names it)."""
-
-
 def build_dataset(cfg: Config, split: str = "train", training: bool = True,
                   n_frames: int | None = None) -> VideoFolderDataset:
     """The folder dataset of a configuration (sizes, crops, flips, strides as the preset says)."""
@@ -139,122 +102,6 @@ def build_dataset(cfg: Config, split: str = "train", training: bool = True,
         load_size=(d.height, d.width), crop_size=crop, scale_range=scale, flip=d.flip and training,
         max_stride=d.max_t_step if training else None, training=training, seed=cfg.train.seed,
     )
-
-
-def trim_log(path: str | Path, step: int) -> int:
-    """Drop the rows of a ``log.jsonl`` after ``step`` (and unreadable ones, such as a line cut short
-    by a kill): a resumed run trains those steps again and logs them anew. Returns how many rows
-    were dropped; the file is rewritten atomically, and only when something is dropped."""
-    path = Path(path)
-    if not path.is_file():
-        return 0
-    kept, dropped = [], 0
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-            keep = isinstance(row, dict) and int(row.get("step", 0)) <= step
-        except (ValueError, TypeError):
-            keep = False
-        if keep:
-            kept.append(line)
-        else:
-            dropped += 1
-    if dropped:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        os.replace(tmp, path)
-    return dropped
-
-
-def _short(err: BaseException) -> str:
-    """The first sentence of an error message, for a one-line warning."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text.split(". ")[0][:300]
-
-
-def _damaged_file(ckpt: Path) -> str | None:
-    """After a failed load: the first file of a checkpoint folder that does not load on its own,
-    as ``"<file>: damaged or truncated (<why>)"``, or None when every file loads."""
-    from accelerate.utils.other import load
-    from safetensors import safe_open
-
-    for f in sorted(ckpt.iterdir()):
-        try:
-            if f.suffix == ".safetensors":
-                with safe_open(str(f), framework="pt") as st:
-                    for k in st.keys():
-                        st.get_tensor(k)
-            elif f.suffix in (".bin", ".pt"):
-                load(f, map_location="cpu")
-        except Exception as err:
-            return f"{f}: damaged or truncated ({_short(err)})"
-    return None
-
-
-def _config_difference(saved: Path, cfg: Config) -> str:
-    """Which model settings of the checkpoint's ``config.yaml`` differ from ``cfg``, as advice."""
-    import yaml
-
-    advice = ("resume with the configuration it was trained with (its config.yaml), or start the new "
-              "configuration in another output folder")
-    try:
-        old = yaml.safe_load(saved.read_text())
-        now = cfg.to_dict()
-        diffs = []
-        if old.get("preset") != now["preset"]:
-            diffs.append(f"preset {old.get('preset')!r} there, {now['preset']!r} now")
-        for section in ("model", "data"):
-            for key, value in now[section].items():
-                if section == "data" and key not in ("label_nc", "input_nc", "use_instance", "dataset"):
-                    continue  # paths and sizes do not change the networks' shapes
-                if key in old.get(section, {}) and old[section][key] != value:
-                    diffs.append(f"{section}.{key}={old[section][key]!r} there, {value!r} now")
-    except Exception:  # no or an unreadable config.yaml: the advice alone
-        return f"It was written with another preset or other model settings: {advice}"
-    if not diffs:
-        return f"It was written with another preset or other model settings: {advice}"
-    return f"It was written with other settings ({'; '.join(diffs[:6])}): {advice}"
-
-
-class _StopSignals:
-    """While active (a context manager), SIGINT and SIGTERM only ask the training loop to stop:
-    ``signum`` records the first one, and the loop saves a checkpoint after the current step and
-    stops. The previous handlers come back for a second signal (Ctrl-C twice stops at once) and on
-    exit. A signal the process ignores (SIG_IGN, e.g. SIGINT of a background job) stays ignored;
-    outside the main thread signals cannot be caught, and nothing is installed."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                old = signal.getsignal(s)
-                if old is not signal.SIG_IGN:
-                    self._old[s] = old
-                    signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-        signal.signal(signum, self._previous(signum))  # the next one acts as before: stop at once
-        # os.write, not print: a handler may interrupt a print to the same stream (tqdm's bar)
-        name = signal.Signals(signum).name
-        os.write(2, f"\n{name}: stopping after this step, with a checkpoint; send {name} again to stop at "
-                    "once\n".encode())
-
-    def _previous(self, signum: int):
-        old = self._old.get(signum)
-        return signal.SIG_DFL if old is None else old
-
-    def __exit__(self, *exc) -> None:
-        for s in self._old:
-            signal.signal(s, self._previous(s))
-        self._old.clear()
 
 
 def use_cpu() -> bool:
@@ -418,41 +265,9 @@ class Trainer:
 
     def _claim_out_dir(self, resume: bool, overwrite: bool) -> None:
         """Refuse to start a run over another one; with ``overwrite`` remove the other run's files;
-        tidy the temporaries an interrupted write left (``.generator.pt.*.tmp``, ``.step_N.tmp``)."""
-        found = list_checkpoints(self.ckpt_dir)
-        generator = self.out / "generator.pt"
-        if not overwrite and (found or generator.exists()) and not (resume and found):
-            if resume:  # nothing to resume from, and starting afresh would replace generator.pt
-                raise OutputExistsError(
-                    f"{self.out}: holds generator.pt but no checkpoint to resume from (no step_<N> folder "
-                    f"in {self.ckpt_dir}); pass overwrite=True (--overwrite) to start a new run there, or "
-                    "choose another output folder")
-            held = ([f"checkpoints up to step {found[-1][0]}"] if found else []) + \
-                (["generator.pt"] if generator.exists() else [])
-            raise OutputExistsError(
-                f"{self.out}: already holds a run ({', '.join(held)}); a new run there would replace its "
-                "generator.pt and mix the two runs' checkpoints. Pass resume=True (--resume) to continue "
-                "it, overwrite=True (--overwrite) to replace it, or choose another output folder")
-        self.acc.wait_for_everyone()  # every process has looked before the main one removes anything
-        if self.acc.is_main_process:
-            if overwrite:
-                removed = [name for name in RUN_FILES if (self.out / name).exists()]
-                for name in removed:
-                    target = self.out / name
-                    if target.is_dir() and not target.is_symlink():
-                        shutil.rmtree(target)
-                    else:
-                        target.unlink()
-                if removed:
-                    self._tell(f"overwrite: removed the previous run's {', '.join(removed)} from {self.out}")
-            remove_temporaries(self.out)
-        self.acc.wait_for_everyone()
-
-    def _trainer_state(self) -> dict:
-        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
-        if self.ema is not None:
-            state["ema"] = self.ema.shadow.state_dict()
-        return state
+        tidy the temporaries an interrupted write left (:func:`~vid2vid.training.faults.claim_out_dir`)."""
+        claim_out_dir(self.out, resume, overwrite, self.acc.is_main_process, wait=self.acc.wait_for_everyone,
+                      tell=self._tell)
 
     def _last_good(self) -> str:
         """Where the run can go back to, for the messages of a stopped run."""
@@ -512,7 +327,7 @@ class Trainer:
         if not self._all_ok(error is None):
             if main:
                 shutil.rmtree(tmp, ignore_errors=True)
-            why = _short(error) if error is not None else "on another process"
+            why = first_sentence(error) if error is not None else "on another process"
             raise CheckpointWriteError(f"{final}: checkpoint write failed (disk full?): {why}") from error
         if main:
             try:
@@ -531,104 +346,61 @@ class Trainer:
         if not self._all_ok(error is None):
             if isinstance(error, CheckpointWriteError | TrainingDiverged):
                 raise error
-            why = _short(error) if error is not None else "on the main process"
+            why = first_sentence(error) if error is not None else "on the main process"
             raise CheckpointWriteError(f"{final}: checkpoint write failed (disk full?): {why}") from error
         self._saved_step = self.step
         return final
 
     # ------------------------------------------------------------------ resume
     def _resume(self) -> None:
-        """Load the newest checkpoint that loads; damaged newer ones are skipped with a warning."""
-        found = list_checkpoints(self.ckpt_dir)
-        if not found:
+        """Load the newest checkpoint that loads; damaged newer ones are skipped with a warning
+        (:func:`~vid2vid.training.checkpoint.load_newest`)."""
+        loaded = load_newest(self.ckpt_dir, self._load_checkpoint)
+        if loaded is None:
             self.acc.print(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
             return
-        for i, (_, ckpt) in enumerate(reversed(found)):
-            try:
-                state = self._load_checkpoint(ckpt)
-            except _DamagedCheckpoint as err:
-                then = (f"falling back to {found[-2 - i][1].name}" if i + 1 < len(found)
-                        else "no older checkpoint is left")
-                warnings.warn(f"{err}: checkpoint {ckpt.name} skipped, {then}", CheckpointWarning,
-                              stacklevel=3)
-                continue
-            self.step, self.epoch = state["step"], state["epoch"]
-            self.batch_in_epoch = state["batch_in_epoch"]
-            if self.acc.num_processes > 1:  # every process must continue from the same step
-                steps = self.acc.gather(torch.tensor([self.step], device=self.acc.device)).tolist()
-                if len(set(steps)) > 1:
-                    raise RuntimeError(f"{self.ckpt_dir}: the processes resumed from different steps {steps}")
-            self._check_random_state(ckpt)
-            self._saved_step = self.step
-            self.acc.print(f"resumed from {ckpt} (step {self.step}, epoch {self.epoch})")
-            return
-        raise RuntimeError(f"{self.ckpt_dir}: none of its {len(found)} checkpoints could be loaded (see the "
-                           "warnings above); start again with overwrite=True (--overwrite)")
+        ckpt, state = loaded
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        if self.acc.num_processes > 1:  # every process must continue from the same step
+            steps = self.acc.gather(torch.tensor([self.step], device=self.acc.device)).tolist()
+            if len(set(steps)) > 1:
+                raise RuntimeError(f"{self.ckpt_dir}: the processes resumed from different steps {steps}")
+        check_random_state(ckpt, self.acc.process_index)  # warns naming the caller of Trainer()
+        self._saved_step = self.step
+        self.acc.print(f"resumed from {ckpt} (step {self.step}, epoch {self.epoch})")
 
     def _load_checkpoint(self, ckpt: Path) -> dict:
         """Load one checkpoint folder into the models, optimisers, RNGs and EMA; returns trainer.pt.
-        A missing, truncated or unreadable file raises :class:`_DamagedCheckpoint` naming it, weights
-        of another configuration :class:`~vid2vid.models.io.CheckpointMismatchError`."""
+        A missing, truncated or unreadable file raises
+        :class:`~vid2vid.training.checkpoint.DamagedCheckpoint` naming it, weights of another
+        configuration :class:`~vid2vid.models.io.CheckpointMismatchError`."""
         try:
             state = safe_load(ckpt / "trainer.pt")
         except (FileNotFoundError, RuntimeError) as err:
-            raise _DamagedCheckpoint(_short(err)) from err
+            raise DamagedCheckpoint(first_sentence(err)) from err
         if not isinstance(state, dict) or not {"step", "epoch", "batch_in_epoch"} <= set(state):
-            raise _DamagedCheckpoint(f"{ckpt / 'trainer.pt'}: expected the keys step, epoch, batch_in_epoch")
+            raise DamagedCheckpoint(f"{ckpt / 'trainer.pt'}: expected the keys step, epoch, batch_in_epoch")
         self._check_model_files(ckpt)
         try:
             self.acc.load_state(str(ckpt))
         except Exception as err:
-            bad = _damaged_file(ckpt)
+            bad = damaged_file(ckpt)
             if bad is not None:
-                raise _DamagedCheckpoint(bad) from err
-            raise RuntimeError(f"{ckpt}: the training state could not be loaded ({_short(err)})") from err
+                raise DamagedCheckpoint(bad) from err
+            why = first_sentence(err)
+            raise RuntimeError(f"{ckpt}: the training state could not be loaded ({why})") from err
         if self.ema is not None and "ema" in state:
             self.ema.shadow.load_state_dict(state["ema"])
         return state
 
     def _check_model_files(self, ckpt: Path) -> None:
         """Read the headers of the model files: a truncated one is damaged, shapes that differ from
-        the models built from this configuration mean the checkpoint is another configuration's."""
-        from safetensors import safe_open
-
-        for i, model in enumerate(self._models()):
-            f = ckpt / ("model.safetensors" if i == 0 else f"model_{i}.safetensors")
-            if not f.is_file():
-                raise _DamagedCheckpoint(f"{f}: missing")
-            try:
-                with safe_open(str(f), framework="pt") as st:
-                    found = {k: tuple(st.get_slice(k).get_shape()) for k in st.keys()}
-            except Exception as err:
-                raise _DamagedCheckpoint(f"{f}: damaged or truncated ({_short(err)})") from err
-            expected = {k: tuple(v.shape) for k, v in self.acc.unwrap_model(model).state_dict().items()}
-            problem = describe_mismatch(expected, found)
-            if problem:
-                raise CheckpointMismatchError(
-                    f"{f}: the checkpoint does not fit the configuration: {problem}. "
-                    f"{_config_difference(ckpt / 'config.yaml', self.cfg)}")
-
-    def _check_random_state(self, ckpt: Path) -> None:
-        """Accelerate skips a random-state file it cannot load with only an INFO log, and the resumed
-        run then differs from an uninterrupted one: say so, naming the file."""
-        from accelerate.utils.other import load
-
-        f = ckpt / f"random_states_{self.acc.process_index}.pkl"
-        reason = None
-        if not f.is_file():
-            reason = "missing"
-        else:
-            try:
-                states = load(f)  # as Accelerate loads it: weights_only, with its safe globals
-                wanted = {"random_state", "numpy_random_seed", "torch_manual_seed"}
-                if not isinstance(states, dict) or not wanted <= set(states):
-                    reason = f"expected the keys {sorted(wanted)}"
-            except Exception as err:  # truncated, or a pickle that would run code
-                reason = _short(err)
-        if reason is not None:
-            warnings.warn(f"{f}: the random state could not be restored ({reason}); the run continues "
-                          f"from {ckpt.name} with a fresh random state, so it will not repeat an "
-                          "uninterrupted run exactly", CheckpointWarning, stacklevel=4)
+        the models built from this configuration mean the checkpoint is another configuration's
+        (:func:`~vid2vid.training.checkpoint.check_model_files`)."""
+        expected = [{k: tuple(v.shape) for k, v in self.acc.unwrap_model(model).state_dict().items()}
+                    for model in self._models()]
+        check_model_files(ckpt, expected, self.cfg)
 
     # ------------------------------------------------------------------ one step
     def _prepare_batch(self, batch: dict) -> dict:
@@ -854,7 +626,7 @@ class Trainer:
         self.warm_up_flow()
         total = self.max_steps or self.total_epochs * len(self.loader)
         bar = tqdm(total=total, initial=self.step, disable=not acc.is_local_main_process, desc="train")
-        stop = _StopSignals()
+        stop = StopSignals()
         try:
             with stop:
                 signum = self._train_loop(bar, sample_fn, stop)
@@ -884,7 +656,7 @@ class Trainer:
         acc.end_training()
         return self.history
 
-    def _train_loop(self, bar, sample_fn, stop: _StopSignals) -> int | None:
+    def _train_loop(self, bar, sample_fn, stop: StopSignals) -> int | None:
         """The epochs of :meth:`fit`; returns the signal that asked every process to stop, or None."""
         acc, t = self.acc, self.cfg.train
         t0 = time.time()
@@ -934,7 +706,7 @@ class Trainer:
                 self.batch_in_epoch = 0
         return None
 
-    def _reduce_step(self, logs: dict[str, float], stop: _StopSignals) -> tuple[dict[str, float], int | None]:
+    def _reduce_step(self, logs: dict[str, float], stop: StopSignals) -> tuple[dict[str, float], int | None]:
         """One collective per step: the losses averaged over the processes (what is checked and
         logged) and whether any process was asked to stop (SIGINT before SIGTERM): a flag's mean is
         above 0 when one process has it, so every process takes the same decision at the same step."""
@@ -958,7 +730,8 @@ class Trainer:
         try:
             path = self.save_checkpoint()
         except Exception as save_err:
-            self._tell(f"{done}: could not save a checkpoint ({_short(save_err)}); {self._last_good()}")
+            self._tell(f"{done}: could not save a checkpoint ({first_sentence(save_err)}); "
+                       f"{self._last_good()}")
             return
         note = (" (the failed step had already updated some weights, so resuming will not repeat an "
                 "uninterrupted run exactly)" if self._partial else "")

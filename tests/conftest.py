@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,3 +42,32 @@ def same_seed_and_threads():
     random.setstate(states[0])
     np.random.set_state(states[1])  # noqa: NPY002
     torch.random.set_rng_state(states[2])
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """Two 8-frame training videos and one test video of the synthetic dataset at 32 x 64 (seed 3),
+    made once per test module: what the ``tiny`` preset trains on in a second or two."""
+    from vid2vid.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("tiny_data")
+    write_dataset(root, n_train=2, n_test=1, frames=8, height=32, width=64, seed=3, progress=False)
+    return root
+
+
+@pytest.fixture
+def generate_fails_at_frame_3(monkeypatch):
+    """Make ``vid2vid.inference.generate_frames`` yield three frames, then raise the DataError of an
+    unreadable fourth input: a video write that fails halfway."""
+    from vid2vid import inference
+    from vid2vid.data.layout import DataError
+
+    real_generate_frames = inference.generate_frames
+
+    def fails_after_three(*args, **kwargs):
+        for i, item in enumerate(real_generate_frames(*args, **kwargs)):
+            if i == 3:
+                raise DataError("frame 3: unreadable or truncated image")
+            yield item
+
+    monkeypatch.setattr(inference, "generate_frames", fails_after_three)

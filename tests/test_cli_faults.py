@@ -222,7 +222,7 @@ def test_a_video_appears_only_when_complete(tmp_path, suffix):
     assert out.read_bytes() != before and [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
-def test_generation_that_fails_halfway_leaves_the_earlier_video(tmp_path, monkeypatch):
+def test_generation_that_fails_halfway_leaves_the_earlier_video(tmp_path, request):
     import vid2vid.inference as inference
 
     labels = _labels(tmp_path / "labels", n=6)
@@ -233,15 +233,7 @@ def test_generation_that_fails_halfway_leaves_the_earlier_video(tmp_path, monkey
     assert (path, n) == (out, 6)
     before = out.read_bytes()
 
-    real_generate_frames = inference.generate_frames
-
-    def fails_after_three(*args, **kwargs):
-        for i, item in enumerate(real_generate_frames(*args, **kwargs)):
-            if i == 3:
-                raise DataError("frame 3: unreadable or truncated image")
-            yield item
-
-    monkeypatch.setattr(inference, "generate_frames", fails_after_three)
+    request.getfixturevalue("generate_fails_at_frame_3")  # the next write fails at frame 3
     with pytest.raises(DataError, match="frame 3"):
         inference.generate_video(G, cfg, labels, out, side=True)
     assert out.read_bytes() == before

@@ -238,8 +238,8 @@ def _frames(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_generate_into_a_png_folder_replaces_earlier_frames_only_when_complete(tmp_path, monkeypatch, capsys):
-    import vid2vid.inference as inference
+def test_generate_into_a_png_folder_replaces_earlier_frames_only_when_complete(tmp_path, monkeypatch, request,
+                                                                              capsys):
 
     checkpoint = _checkpoint(tmp_path / "generator.pt")
     labels = _labels(tmp_path / "labels", n=6)
@@ -249,15 +249,7 @@ def test_generate_into_a_png_folder_replaces_earlier_frames_only_when_complete(t
     before = _frames(out)
     assert list(before) == [f"{i:06d}.png" for i in range(6)]
 
-    real_generate_frames = inference.generate_frames
-
-    def fails_after_three(*args, **kwargs):
-        for i, item in enumerate(real_generate_frames(*args, **kwargs)):
-            if i == 3:
-                raise DataError("frame 3: unreadable or truncated image")
-            yield item
-
-    monkeypatch.setattr(inference, "generate_frames", fails_after_three)
+    request.getfixturevalue("generate_fails_at_frame_3")  # the next write fails at frame 3
     assert main([*argv, "--side-by-side"]) == 2  # other frames (wider panels) than the earlier ones
     assert capsys.readouterr().err == "error: frame 3: unreadable or truncated image\n"
     assert _frames(out) == before  # no partial frames, no hidden folder left behind

@@ -16,20 +16,12 @@ import pytest
 import torch
 
 from vid2vid.config import get_preset
-from vid2vid.data.synthetic import write_dataset
 from vid2vid.models.io import load_generator
 from vid2vid.training.checkpoint import latest_checkpoint
 from vid2vid.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "reproduce" / "train.py"
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny_data")
-    write_dataset(root, n_train=2, n_test=1, frames=8, height=32, width=64, seed=3, progress=False)
-    return root
 
 
 def tiny_cfg(root: Path, **overrides):

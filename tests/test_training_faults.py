@@ -20,7 +20,6 @@ import pytest
 import torch
 
 from vid2vid.config import ConfigError, get_preset
-from vid2vid.data.synthetic import write_dataset
 from vid2vid.models.io import (
     CheckpointMismatchError,
     CheckpointWriteError,
@@ -32,13 +31,6 @@ from vid2vid.models.io import (
 from vid2vid.training.checkpoint import CheckpointWarning, latest_checkpoint, prune_checkpoints
 from vid2vid.training.objective import Objective
 from vid2vid.training.trainer import OutputExistsError, Trainer, TrainingInterrupted, TrainingTerminated
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny_data")
-    write_dataset(root, n_train=2, n_test=1, frames=8, height=32, width=64, seed=3, progress=False)
-    return root
 
 
 def tiny_cfg(root: Path, **overrides):

@@ -54,7 +54,7 @@ class DataConfig:
     flow_source: Literal["folder", "dis", "raft"] = "folder"  # ground-truth flow: _flow files, DIS, RAFT
     num_workers: int = 2  # data-loader worker processes
     check_max_files: int = 20_000  # decode every training file before training when the split has at
-    # most this many (0: never): ~1000 files/s at 128x256, ~200 at 512x1024 on 2 cores
+    # most this many (0: never); `python -m vid2vid check ROOT` prints the files/s of a machine
     synthetic_sequences: int = 0  # > 0: train sequences of the built-in dataset made at root if missing
     synthetic_frames: int = 30  # frames per generated synthetic sequence
     synthetic_motion: float = 1.0  # multiplies the synthetic camera and car speeds (SyntheticConfig's)

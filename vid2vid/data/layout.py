@@ -153,10 +153,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     # ANYDEPTH keeps 16 bits instead of truncating to the high byte; COLOR gives 3 channels.
     img = _imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if img.dtype == np.uint16:
-        peak = int(img.max(initial=0))
-        if 0 < peak <= 255:
-            raise DataError(f"{path}: 16-bit file holding 8-bit values (largest value {peak} of 65535, "
-                            f"a nearly black frame at 16 bits); save it as an 8-bit image")
+        _refuse_8_bit_values(path, img, "a nearly black frame at 16 bits")
         # round(v * 255 / 65535) == round(v / 257), exact in integers
         img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -201,16 +198,22 @@ def read_flow(path: str | os.PathLike) -> np.ndarray:
     return flow
 
 
+def _refuse_8_bit_values(path: str | os.PathLike, img: np.ndarray, reading: str) -> None:
+    """A 16-bit image whose values are all ``<= 255`` but not all zero holds 8-bit values stored in
+    16 bits by mistake (at 16 bits it would read as ``reading``): refuse it."""
+    peak = int(img.max(initial=0))
+    if 0 < peak <= 255:
+        raise DataError(f"{path}: 16-bit file holding 8-bit values (largest value {peak} of 65535, "
+                        f"{reading}); save it as an 8-bit image")
+
+
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """A binary mask file (occlusion, foreground): ``bool [H, W]``, true above half the file's range
     (> 127 for 8-bit files, > 32767 for 16-bit files; a 16-bit file holding only 0..255 is refused
     as in :func:`read_rgb`)."""
     img = _imread(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if img.dtype == np.uint16:
-        peak = int(img.max(initial=0))
-        if 0 < peak <= 255:
-            raise DataError(f"{path}: 16-bit file holding 8-bit values (largest value {peak} of 65535); "
-                            f"save the mask as an 8-bit image")
+        _refuse_8_bit_values(path, img, "an empty mask at 16 bits")
         return img > 32767
     if img.dtype != np.uint8:
         raise DataError(f"{path}: expected an 8- or 16-bit mask, found {img.dtype}")

@@ -1,7 +1,10 @@
 """Train vid2vid: ``accelerate launch reproduce/train.py [--config F] [--out DIR] [--resume] [k=v ...]``.
 
 With no arguments it trains the ``synthetic`` preset on the built-in synthetic dataset (generated
-into ``data/synthetic`` first if missing). ``--config`` takes a YAML file from ``reproduce/configs``
+into ``data/synthetic`` first if missing). A preset with a synthetic dataset (``data.synthetic_sequences
+> 0``) generates it only at its own ``data.root`` or where ``data.synthetic_sequences`` is given
+explicitly (an override or the YAML file): a misspelt ``data.root`` is refused, naming the path,
+rather than filled with synthetic videos. ``--config`` takes a YAML file from ``reproduce/configs``
 (a ``preset:`` line plus the fields that differ); ``key=value`` overrides come last, e.g.
 ``train.lr=1e-4 model.ngf=64``. Runs on one CPU process or, through ``accelerate launch
 --num_processes N``, on N processes (DDP); Accelerate's own flags give multi-node runs.
@@ -51,6 +54,33 @@ def load_config(args: argparse.Namespace) -> Config:
                           f"--preset {args.preset})")
     cfg = Config.from_yaml(args.config) if args.config else get_preset(args.preset or "synthetic")
     return cfg.override(args.overrides) if args.overrides else cfg
+
+
+def synthetic_data_requested(cfg: Config, args: argparse.Namespace) -> bool:
+    """Whether a missing ``data.root`` is to be filled with the built-in synthetic dataset: it is the
+    preset's own root (``data/synthetic`` for ``synthetic``), or ``data.synthetic_sequences`` is set
+    explicitly by an override or in the ``--config`` file. A root that merely inherits the preset's
+    ``synthetic_sequences`` is more likely a misspelt path to the user's own dataset."""
+    import yaml
+
+    if Path(cfg.data.root).resolve() == Path(get_preset(cfg.preset).data.root).resolve():
+        return True
+    if any(o.split("=", 1)[0].strip() == "data.synthetic_sequences" for o in args.overrides):
+        return True
+    if args.config:
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        return "synthetic_sequences" in (raw.get("data") or {})
+    return False
+
+
+def refuse_missing_root(cfg: Config) -> None:
+    """The error for a ``data.root`` without a dataset that the synthetic one is not to fill."""
+    root, default = Path(cfg.data.root), get_preset(cfg.preset).data.root
+    raise DataError(f"{root}: no dataset found (expected {root / 'train_A'}/<sequence>/<frame>.png). The "
+                    f"{cfg.preset} preset generates its synthetic dataset only at its own data.root "
+                    f"({default}); if {root} is meant to hold your dataset, check the path; to generate the "
+                    f"synthetic dataset at {root}, give "
+                    f"data.synthetic_sequences={cfg.data.synthetic_sequences} explicitly")
 
 
 def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
@@ -112,6 +142,8 @@ def train(args: argparse.Namespace) -> int:
 
     state = PartialState(cpu=use_cpu())
     if cfg.data.synthetic_sequences > 0:
+        if not (Path(cfg.data.root) / "train_A").is_dir() and not synthetic_data_requested(cfg, args):
+            refuse_missing_root(cfg)
         ensure_synthetic_data(cfg, state.is_main_process)
     state.wait_for_everyone()
 

@@ -191,7 +191,9 @@ def test_train_into_a_folder_with_another_run_needs_overwrite(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "generator.pt").write_text("an earlier run's generator")
-    argv = ("--preset", "tiny", "--out", str(out), f"data.root={tmp_path / 'data'}")
+    # the synthetic data at a root of the test's own: asked for explicitly
+    argv = ("--preset", "tiny", "--out", str(out), f"data.root={tmp_path / 'data'}",
+            "data.synthetic_sequences=2")
     message = _one_error_line(_train(*argv, cwd=tmp_path))  # the trainer's OutputExistsError
     assert message.startswith(f"{out}: already holds a run") and "--overwrite" in message
     assert (out / "generator.pt").read_text() == "an earlier run's generator"

@@ -12,7 +12,17 @@ import argparse
 import sys
 from types import ModuleType
 
-from vid2vid.commands import INPUT_ERRORS, check, flow, generate, preview, report_errors, summary, synth
+from vid2vid.commands import (
+    INPUT_ERRORS,
+    check,
+    flow,
+    generate,
+    prepare,
+    preview,
+    report_errors,
+    summary,
+    synth,
+)
 
 # name: (module, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
@@ -22,6 +32,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "check": (check, "decode every file of a dataset and list the bad ones"),
     "summary": (summary, "print the parameter counts of a preset's networks"),
     "generate": (generate, "turn a folder of label maps into a video with a generator"),
+    "prepare": (prepare, "turn your own videos into a dataset (edges, face, pose, segmentation)"),
 }
 
 # ConfigError, DataError, missing or misplaced paths, and any ValueError: the commands check what

@@ -19,7 +19,17 @@ import torch.nn.functional as F
 
 from vid2vid.config import Config
 from vid2vid.data.encoding import encode_labels, image_to_tensor
-from vid2vid.data.layout import DataError, frame_key, list_frames, read_instance, read_label, read_rgb
+from vid2vid.data.folder import read_source
+from vid2vid.data.layout import (
+    IMAGE_EXTENSIONS,
+    SOURCE_EXTENSIONS,
+    DataError,
+    frame_key,
+    list_frames,
+    read_instance,
+    read_label,
+    read_rgb,
+)
 from vid2vid.models import Generator, GeneratorOutput, background_mask
 from vid2vid.video import label_to_color, side_by_side, to_uint8
 
@@ -55,10 +65,12 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
     uses instance edges gets an all-zero edge channel (stated in a warning).
     """
     labels_dir = Path(labels_dir)
-    names = list_frames(labels_dir)
-    if not names:
-        raise DataError(f"{labels_dir}: no label frames found (expected .png files)")
     d = cfg.data
+    # continuous maps may be .npy files of any channel count (vid2vid.data.layout)
+    names = list_frames(labels_dir, SOURCE_EXTENSIONS if d.label_nc == 0 else IMAGE_EXTENSIONS)
+    if not names:
+        raise DataError(f"{labels_dir}: no label frames found (expected .png files"
+                        f"{' or .npy input maps' if d.label_nc == 0 else ''})")
     size = (d.crop_height or d.height, d.crop_width or d.width)
     if inst_dir is None and d.use_instance and labels_dir.parent.name.endswith("_A"):
         guess = labels_dir.parent.with_name(labels_dir.parent.name[:-2] + "_inst") / labels_dir.name
@@ -89,8 +101,7 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
                 label[-1] = 0
             picture = label_to_color(ids[0].numpy().astype(np.uint8))
         else:
-            img = read_rgb(path) if d.input_nc == 3 else read_label(path, ids=False)[..., None]
-            label = _resize(image_to_tensor(img), size, "bilinear")
+            label = _resize(image_to_tensor(read_source(path, 0, d.input_nc)), size, "bilinear")
             if d.use_instance:
                 label = torch.cat([label, torch.zeros_like(label[:1])])
             ids = None

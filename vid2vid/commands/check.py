@@ -2,6 +2,7 @@
 
     python -m vid2vid check datasets/mydata                       # train split, Cityscapes ids
     python -m vid2vid check datasets/edges --label-nc 0 --input-nc 1 --split test
+    python -m vid2vid check datasets/face --label-nc 0 --input-nc 15   # .npy input maps [H, W, 15]
     python -m vid2vid check --config reproduce/configs/cityscapes_512.yaml
 
 Reads every A, B, instance, flow and occlusion file with the readers training uses and lists every
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-nc", type=int, default=None,
                         help="label ids per A file (default: the config's, else 35); 0: continuous maps")
     parser.add_argument("--input-nc", type=int, default=None,
-                        help="channels of continuous A maps (1 or 3; default: the config's)")
+                        help="channels of continuous A maps (1 or 3 for images, any for .npy maps; "
+                             "default: the config's)")
     parser.add_argument("--workers", type=positive_int, default=None, help="decoding threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -44,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a dataset root or --config")
     label_nc = cfg.data.label_nc if args.label_nc is None else args.label_nc
     input_nc = cfg.data.input_nc if args.input_nc is None else args.input_nc
-    if label_nc < 0 or input_nc not in (1, 3):
-        raise ConfigError(f"--label-nc must be >= 0 and --input-nc 1 or 3, got {label_nc} and {input_nc}")
+    if label_nc < 0 or input_nc < 1:
+        raise ConfigError(f"--label-nc must be >= 0 and --input-nc >= 1, got {label_nc} and {input_nc}")
     source = root
     if args.config:  # the files exactly as this configuration's training would read them
         source = VideoFolderDataset(root, args.split, n_frames=1, label_nc=label_nc, input_nc=input_nc,

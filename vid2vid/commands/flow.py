@@ -94,13 +94,14 @@ def _sequence_flows(src: Path, dst: Path, names: list[str], estimator: FlowEstim
 
 
 def process_split(root: Path, split: str, estimator: FlowEstimator, overwrite: bool = False,
-                  device: str | torch.device = "cpu") -> tuple[int, int]:
-    """Write the flows of one split; returns the ``(written, skipped)`` counts."""
+                  device: str | torch.device = "cpu", progress: bool = True) -> tuple[int, int]:
+    """Write the flows of one split; returns the ``(written, skipped)`` counts. ``progress``: show
+    a tqdm progress bar."""
     src_root, dst_root = kind_dir(root, split, "B"), kind_dir(root, split, "flow")
     sequences = {seq: list_frames(src_root / seq) for seq in list_sequences(src_root)}
     total = sum(max(len(names) - 1, 0) for names in sequences.values())
     written = skipped = 0
-    with tqdm(total=total, desc=f"flow {split}", unit="frame") as bar:
+    with tqdm(total=total, desc=f"flow {split}", unit="frame", disable=not progress) as bar:
         for seq, names in sequences.items():
             w, s = _sequence_flows(src_root / seq, dst_root / seq, names, estimator, overwrite,
                                    torch.device(device), bar)

@@ -56,8 +56,9 @@ def _cityscapes_2048() -> Config:
 def _face_512() -> Config:
     """Edge-to-face at 512 x 512 (FaceForensics). The input is continuous (label_nc 0) with 15
     channels per frame, as in the reference: 1 edge map (facial-part edges drawn from the 68
-    landmarks plus Canny edges of the background) and 14 distance-transform maps, one per part edge.
-    No foreground branch; num_D 3; 20 + 20 epochs; 12 frames per sequence."""
+    landmarks plus Canny edges of the background) and 14 distance-transform maps, one per part edge,
+    stored per frame as ``{split}_A/<sequence>/<frame>.npy``, ``uint8 [H, W, 15]`` (an image holds
+    at most 3). No foreground branch; num_D 3; 20 + 20 epochs; 12 frames per sequence."""
     c = Config(preset="face-512")
     c.data.root, c.data.dataset = "datasets/face", "face"
     c.data.label_nc, c.data.input_nc, c.data.use_instance = 0, 15, False
@@ -72,10 +73,11 @@ def _face_512() -> Config:
 
 def _pose_256() -> Config:
     """Pose-to-body, first stage. Input per frame: 6 channels, the DensePose IUV rendering (3) and
-    the OpenPose BODY_25 + face + hands skeleton rendering (3); label_nc 0, no foreground branch.
-    Frames are scaled to a random height in [256, 384] and cropped to 256 x 448 (16:9 sources, sides
-    rounded to multiples of 32 as the reference does); no flips; frame stride up to 4; batch 8 with 3
-    frames per chunk; 5 + 5 epochs; 12 frames; the first frame is generated from labels alone."""
+    the OpenPose BODY_25 + face + hands skeleton rendering (3), stored per frame as ``.npy``
+    ``uint8 [H, W, 6]``; label_nc 0, no foreground branch. Frames are scaled to a random height in
+    [256, 384] and cropped to 256 x 448 (16:9 sources, sides rounded to multiples of 32 as the
+    reference does); no flips; frame stride up to 4; batch 8 with 3 frames per chunk; 5 + 5 epochs;
+    12 frames; the first frame is generated from labels alone."""
     c = Config(preset="pose-256")
     c.data.root, c.data.dataset = "datasets/pose", "pose"
     c.data.label_nc, c.data.input_nc, c.data.use_instance = 0, 6, False
@@ -91,11 +93,13 @@ def _pose_256() -> Config:
 
 def _pose_512() -> Config:
     """Second stage: 2 spatial scales, num_D 3, crop 512 x 896 from a height in [512, 768], lr 1e-4,
-    the coarse scale frozen 3 epochs."""
+    the coarse scale frozen 3 epochs; the face discriminator on (128 x 128 crops around the face, one
+    scale), which needs the body keypoints (``{split}_keypoints``)."""
     c = _pose_256()
     c.preset = "pose-512"
     c.data.height, c.data.width, c.data.crop_height, c.data.crop_width = 768, 1376, 512, 896
     c.model.n_scales, c.model.num_D = 2, 3
+    c.model.use_face_D = True
     c.train.lr, c.train.niter_fix_global = 1e-4, 3
     c.train.chunk_length = 1
     return c

@@ -41,7 +41,7 @@ class DataConfig:
     root: str = "datasets/cityscapes"  # dataset root holding {train,test}_{A,B,inst,flow} folders
     dataset: Literal["street", "face", "pose"] = "street"  # input kind: label ids, face edges, pose renders
     label_nc: int = 35  # semantic classes, one-hot encoded; 0 = the input map is continuous (edges, pose)
-    input_nc: int = 3  # channels of a continuous input map (used when label_nc == 0)
+    input_nc: int = 3  # channels of a continuous input map (label_nc == 0): 1 or 3 images, any .npy
     use_instance: bool = True  # append the instance-boundary map as one more input channel per frame
     height: int = 256  # frames are resized to height x width (the reference's loadSize is the width)
     width: int = 512  # resize width in pixels
@@ -55,7 +55,8 @@ class DataConfig:
     num_workers: int = 2  # data-loader worker processes
     check_max_files: int = 20_000  # decode every training file before training when the split has at
     # most this many (0: never); `python -m vid2vid check ROOT` prints the files/s of a machine
-    synthetic_sequences: int = 0  # > 0: train sequences of the built-in dataset made at root if missing
+    synthetic_sequences: int = 0  # > 0: train sequences of the built-in dataset made at root if missing,
+    # by reproduce/train.py only where root is the preset's own or this key is set explicitly
     synthetic_frames: int = 30  # frames per generated synthetic sequence
     synthetic_motion: float = 1.0  # multiplies the synthetic camera and car speeds (SyntheticConfig's)
 
@@ -99,6 +100,8 @@ class ModelConfig:
     use_video_discriminator: bool = True  # D_V, the conditional video discriminator (ablation switch)
     n_frames_D: int = 3  # K: consecutive frames D_V sees, conditioned on the K - 1 flows between them
     n_temporal_scales: int = 2  # temporal scales of D_V; scale s samples frames K^s apart (K = n_frames_D)
+    use_face_D: bool = False  # the reference's face discriminator (pose, 512 px and up); needs _keypoints
+    face_crop: float = 0.25  # side of its square face crop, a fraction of the frame height (reference 1/4)
 
 
 @dataclass
@@ -127,6 +130,9 @@ class TrainConfig:
     ttur: bool = False  # two time-scale update rule: G lr / 2, D_I lr * 2 (D_V keeps lr), betas (0, 0.9)
     niter: int = 10  # epochs at the initial learning rate
     niter_decay: int = 10  # epochs of linear decay to zero after niter
+    total_steps: int = 0  # > 0: the run lasts this many steps and every epoch count of the schedules
+    # (niter, niter_decay, niter_step, niter_fix_global) becomes a share of them: "epoch" e spans steps
+    # [e S / E, (e + 1) S / E), S = total_steps, E = niter + niter_decay; 0 = train E epochs
     n_frames_start: int = 6  # frames per training sequence at the start (reference --n_frames_total)
     n_frames_total: int = 30  # cap of the temporal curriculum (Cityscapes snippets have 30 frames)
     niter_step: int = 5  # the sequence length doubles every niter_step epochs; 0 = n_frames_total at once

@@ -50,6 +50,7 @@ def validate(cfg: Config) -> Config:
         "train.niter": t.niter, "train.niter_decay": t.niter_decay, "train.niter_step": t.niter_step,
         "train.niter_fix_global": t.niter_fix_global, "train.snapshot_every": t.snapshot_every,
         "train.sample_every": t.sample_every, "train.flow_warmup": t.flow_warmup,
+        "train.total_steps": t.total_steps,
     }
     for key, value in non_negative.items():
         if value < 0:

@@ -104,7 +104,7 @@ def check_dataset(
         split: ``"train"`` or ``"test"``, for a root.
         label_nc, input_nc: how A files are read, for a root (as :class:`VideoFolderDataset`):
             ``label_nc > 0``: label ids ``< label_nc`` (lossless files only); ``0``: continuous
-            maps with ``input_nc`` channels.
+            maps with ``input_nc`` channels (images of 1 or 3, ``.npy`` ``uint8 [H, W, input_nc]``).
         progress: show a tqdm bar (files).
         workers: decoding threads; default ``min(8, os.cpu_count())``.
         max_listed: bad files named in the error (the count of the others is given).
@@ -118,7 +118,8 @@ def check_dataset(
             everything, one error listing every bad file (``<file>: <reason> (sequence 'S',
             frame j)``): unreadable or truncated images, label ids ``>= label_nc``, JPEG label /
             instance maps, 16-bit frames holding 8-bit values, flows of the wrong shape or with
-            NaN / Inf, sizes differing within a sequence or from the frame's A map.
+            NaN / Inf, ``.npy`` input maps of another dtype, shape or channel count, sizes
+            differing within a sequence or from the frame's A map.
     """
     start = time.perf_counter()
     if isinstance(source, VideoFolderDataset):

@@ -1,9 +1,10 @@
 """The video-folder dataset: windows of T frames ``(s_1^T, x_1^T)`` over the official layout.
 
 The layout (``vid2vid.data.layout``) pairs, frame for frame, a source map ``s_t`` (``_A``: label
-ids, or an edge map / pose rendering), a real frame ``x_t`` (``_B``), optionally an instance map
-(``_inst``), a precomputed backward flow ``w_t`` (``_flow``, t -> t-1, no file for the first frame
-of a sequence) and an occlusion mask (``_occ``, likewise). Frames are in natural order of the A
+ids, or an edge map / pose rendering, or a ``.npy`` map of ``C`` channels), a real frame ``x_t``
+(``_B``), optionally an instance map (``_inst``), a precomputed backward flow ``w_t`` (``_flow``,
+t -> t-1, no file for the first frame of a sequence) and an occlusion mask (``_occ``, likewise).
+Frames are in natural order of the A
 file names (``8.png`` before ``10.png``) and the files of one frame are paired by name
 (:func:`vid2vid.data.layout.frame_key`: the stem without trailing non-numeric ``_`` tags, so
 Cityscapes' ``*_gtFine_labelIds.png`` pairs with ``*_leftImg8bit.png``), never by position: a frame
@@ -17,6 +18,7 @@ the scale, a horizontal flip mirrors every map and negates dx.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,12 +32,16 @@ from torch.utils.data import Dataset
 
 from vid2vid.data.encoding import image_to_tensor, instance_edges, one_hot, semantic_channels
 from vid2vid.data.layout import (
+    SOURCE_EXTENSIONS,
     DataError,
+    DataWarning,
+    file_shape,
     frame_key,
     kind_dir,
     list_frames,
     list_sequences,
     read_flow,
+    read_input_map,
     read_instance,
     read_label,
     read_mask,
@@ -43,7 +49,8 @@ from vid2vid.data.layout import (
 )
 from vid2vid.flow.warp import compose_flows, warp
 
-__all__ = ["SpatialTransform", "VideoFolderDataset", "read_source"]
+__all__ = ["FACE_KEYPOINTS", "SpatialTransform", "VideoFolderDataset", "face_boxes", "keypoints_dir",
+           "read_face_points", "read_source"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,80 @@ class SpatialTransform:
             out = torch.cat([-out[..., :1, :, :], out[..., 1:, :, :]], dim=-3)
         return out
 
+    def points(self, xy: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Pixel positions ``[N, 2]`` (x, y; pixel centres at integers) in maps of native ``size``
+        ``(H, W)`` -> their positions in the transformed maps, which may lie outside them: the
+        resize's ``(x + 0.5) * s - 0.5``, less the crop's corner, mirrored to ``W - 1 - x`` by a flip."""
+        h, w = size
+        scale = torch.tensor([self.resize[1] / w, self.resize[0] / h], dtype=xy.dtype)
+        corner = torch.tensor([self.crop[1], self.crop[0]], dtype=xy.dtype)
+        out = (xy + 0.5) * scale - 0.5 - corner
+        if self.flip:
+            out = torch.stack([self.crop[3] - 1 - out[:, 0], out[:, 1]], dim=1)
+        return out
+
+
+# The face keypoints of OpenPose's two body layouts, by keypoint count: nose, right and left eye,
+# right and left ear (the face discriminator's crop is centred on them).
+FACE_KEYPOINTS = {18: (0, 14, 15, 16, 17), 25: (0, 15, 16, 17, 18)}  # COCO-18, BODY_25
+
+
+def keypoints_dir(root: str | os.PathLike, split: str) -> Path:
+    """``<root>/<split>_keypoints``: one OpenPose JSON file per frame, named after the frame."""
+    return Path(root) / f"{split}_keypoints"
+
+
+def read_face_points(path: str | os.PathLike) -> np.ndarray:
+    """The visible face keypoints of one OpenPose JSON file, ``float32 [k, 2]`` (x, y) in the file's
+    pixels, ``k`` in 0..5.
+
+    The file: ``{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}`` with 18 (COCO-18) or 25
+    (BODY_25) keypoints per person (:data:`FACE_KEYPOINTS` says which are the face's); a keypoint is
+    visible when its confidence ``c > 0``. The first person listed with a visible face keypoint
+    counts; none (or nobody) gives ``[0, 2]``. Anything else raises :class:`DataError` naming the file.
+    """
+    path = Path(path)
+    expected = ('expected OpenPose JSON {"people": [{"pose_keypoints_2d": [x, y, c, ...]}]} with 18 '
+                "(COCO-18) or 25 (BODY_25) keypoints per person")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: unreadable keypoint file ({err}); {expected}") from err
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(people, list):
+        raise DataError(f"{path}: no list \"people\" found; {expected}")
+    faces = []
+    for i, person in enumerate(people):
+        flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+        numbers = isinstance(flat, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in flat)
+        if not numbers or len(flat) not in (54, 75) or not np.isfinite(flat).all():
+            found = f"{len(flat)} values" if isinstance(flat, list) else repr(type(flat).__name__)
+            raise DataError(f"{path}: person {i}: pose_keypoints_2d must be 54 or 75 finite numbers, "
+                            f"found {found}; {expected}")
+        keypoints = np.asarray(flat, dtype=np.float32).reshape(-1, 3)  # [K, 3] x, y, c
+        face = keypoints[list(FACE_KEYPOINTS[len(keypoints)])]
+        faces.append(face[face[:, 2] > 0, :2])
+    return next((f for f in faces if len(f)), np.zeros((0, 2), np.float32))
+
+
+def face_boxes(faces: list[np.ndarray], transform: SpatialTransform, size: tuple[int, int]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The face box of every frame after ``transform``: ``float32 [T, 4]`` ``(x0, y0, x1, y1)``, the
+    extent of the frame's face keypoints (:func:`read_face_points` of native maps of ``size``) that
+    the transform keeps inside the frame, and ``bool [T]``, whether any does; a frame without one
+    gets the box ``(0, 0, 0, 0)``."""
+    h, w = transform.out_size
+    boxes, valid = torch.zeros(len(faces), 4), torch.zeros(len(faces), dtype=torch.bool)
+    for t, face in enumerate(faces):
+        xy = transform.points(torch.from_numpy(face).double(), size)
+        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5)
+        xy = xy[inside]
+        if len(xy):
+            boxes[t] = torch.cat([xy.min(dim=0).values, xy.max(dim=0).values]).float()
+            valid[t] = True
+    return boxes, valid
+
 
 @dataclass(frozen=True)
 class _Sequence:
@@ -159,6 +240,7 @@ class _Sequence:
     inst: tuple[Path, ...] | None  # instance maps
     flow: tuple[Path, ...] | None  # flow[k] is the flow of frame k + 1 (t -> t-1)
     occ: tuple[Path, ...] | None  # occ[k] is the occlusion mask of frame k + 1
+    keypoints: tuple[Path, ...] | None = None  # OpenPose JSON files, one per frame
 
     def __len__(self) -> int:
         return len(self.a)
@@ -166,15 +248,63 @@ class _Sequence:
 
 def read_source(path: str | os.PathLike, label_nc: int, input_nc: int) -> np.ndarray:
     """One A file as the dataset reads it: label ids ``uint8 [H, W]`` in ``[0, label_nc)`` when
-    ``label_nc > 0``, else a continuous map (``uint8 [H, W]`` for ``input_nc == 1``, ``[H, W, 3]``)."""
+    ``label_nc > 0``, else a continuous map: from an image ``uint8 [H, W]`` (``input_nc == 1``) or
+    ``[H, W, 3]`` (``input_nc == 3``), from a ``.npy`` file ``uint8 [H, W, input_nc]`` (any count).
+
+    A file that does not fit the settings raises :class:`DataError` naming the file and the config
+    key to change (``data.label_nc``, ``data.input_nc``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if label_nc > 0:
+            raise DataError(f"{path}: a .npy A file is a continuous input map, not label ids, but "
+                            f"label_nc = {label_nc}; set data.label_nc=0 and data.input_nc to its channel "
+                            f"count")
+        a = read_input_map(path)
+        if a.shape[2] != input_nc:
+            raise DataError(f"{path}: input map of {a.shape[2]} channels (shape {a.shape}), but "
+                            f"data.input_nc={input_nc}; set data.input_nc={a.shape[2]} or rewrite the map")
+        return a
     if label_nc > 0:
         a = read_label(path)
         if a.size and a.max() >= label_nc:
             bad = sorted(int(v) for v in np.unique(a[a >= label_nc]))
             raise DataError(f"{path}: label ids must lie in [0, {label_nc - 1}] "
-                            f"(label_nc = {label_nc}), found {bad[:8]}")
+                            f"(label_nc = {label_nc}), found {bad[:8]}{_continuous_hint(a, label_nc)}")
         return a
+    if input_nc not in (1, 3):
+        raise DataError(f"{path}: an image input map has 1 or 3 channels, but data.input_nc={input_nc}; "
+                        f"store maps of {input_nc} channels as .npy files, uint8 [H, W, {input_nc}]")
     return read_label(path, ids=False) if input_nc == 1 else read_rgb(path)
+
+
+def _continuous_hint(a: np.ndarray, label_nc: int) -> str:
+    """Why a map with ids out of range may hold no ids at all: only 0 and 255 (a binary edge map),
+    or more distinct values than there are ids (grey levels); "" when it may just be a bad id."""
+    values = np.unique(a)
+    if set(values.tolist()) <= {0, 255}:
+        return ("; the map holds only the values 0 and 255, which looks like an edge map, not label "
+                "ids: for edge maps set data.label_nc=0 and data.input_nc=1 (a continuous input map)")
+    if values.size > label_nc:
+        return (f"; it holds {values.size} distinct values, more than label_nc: if the A files hold a "
+                f"continuous map (edges, a rendering) rather than label ids, set data.label_nc=0 and "
+                f"data.input_nc to its channel count")
+    return ""
+
+
+# What to do when a folder of one kind is missing (the first check a new dataset meets).
+_FIXES = {
+    "B": "the real frames x_t, one image per A frame",
+    "inst": ("instance maps (16-bit PNG, one per A frame) because use_instance is on; for a dataset "
+             "without instance maps set data.use_instance=false"),
+    "flow": ("the backward flow t -> t-1 of every frame but the first (float32 .npy [H, W, 2]); write "
+             "it with `python -m vid2vid flow --data {root}`, or estimate it during training with "
+             "data.flow_source=dis (or raft)"),
+    "occ": ("occlusion masks (255 = not visible in t-1) because loss.mask_target is occlusion; for a "
+            "dataset without them set loss.mask_target=confidence"),
+    "keypoints": ("the body keypoints of every frame (OpenPose JSON, one file per A frame, as `python -m "
+                  "vid2vid prepare pose` writes them) because the face discriminator is on; without "
+                  "them set model.use_face_D=false"),
+}
 
 
 def _index_frames(folder: Path, files: list[str]) -> dict[str, str]:
@@ -232,14 +362,21 @@ class VideoFolderDataset(Dataset):
     Loading checks files: unreadable or truncated images, label ids ``>= label_nc``, label or
     instance maps stored as JPEG (lossy: wrong ids), 16-bit frames holding 8-bit values, sizes that
     differ within a sequence or between the maps of one frame, flow arrays of the wrong shape or
-    with NaN / Inf. All raise :class:`DataError` naming the file, the sequence and the frame.
-    :func:`vid2vid.data.check.check_dataset` runs these checks on every file up front.
+    with NaN / Inf, ``.npy`` maps that are not ``uint8 [H, W, input_nc]``. All raise
+    :class:`DataError` naming the file, the sequence and the frame, and, where a setting is the likely
+    cause, the config key to change (a missing ``_inst`` folder: ``data.use_instance=false``; a missing
+    ``_flow`` folder: ``python -m vid2vid flow``; ids of 255 in a 0/255 map: ``data.label_nc=0``).
+    :func:`vid2vid.data.check.check_dataset` runs these checks on every file up front. Construction
+    also reads the first A file and warns (:class:`~vid2vid.data.layout.DataWarning`) when grey maps
+    would be copied into ``input_nc = 3`` channels or the frames' aspect ratio differs from
+    ``load_size``'s (they would be squashed).
 
     Item (a dict; the default ``collate`` adds a batch dimension ``B`` in front):
         ``label``: ``float32 [T, C_s, H, W]``, ``C_s = semantic_nc``. With ``label_nc > 0``: one-hot
             ids in ``{0, 1}`` (``label_nc`` channels) then, with ``use_instance``, the instance-edge
             map in ``{0, 1}`` (Cityscapes: 35 + 1 = 36). With ``label_nc == 0``: the A maps as
-            they are (edge maps, pose renderings; ``input_nc`` = 1 or 3 channels) in ``[-1, 1]``,
+            they are (edge maps, pose renderings: ``input_nc`` = 1 or 3 channels from images, any
+            ``input_nc`` from ``.npy`` maps) in ``[-1, 1]``, resized bilinearly like the frames,
             then the edge channel if ``use_instance``.
         ``label_ids``: ``int64 [T, 1, H, W]`` raw ids in ``[0, label_nc)`` (for the foreground
             mask ``1 - m_B``); only when ``label_nc > 0``.
@@ -251,6 +388,10 @@ class VideoFolderDataset(Dataset):
             only. Both when ``load_flow``.
         ``occlusion``: ``float32 [T, 1, H, W]`` in ``{0, 1}``, 1 where a pixel of frame ``t`` is
             not visible in window frame ``t-1``; entry 0 is zeros. When ``load_occlusion``.
+        ``face_box``: ``float32 [T, 4]`` ``(x0, y0, x1, y1)``, the extent in output pixels of the
+            frame's face keypoints (nose, eyes, ears of ``<split>_keypoints/<sequence>/<frame>.json``,
+            :func:`read_face_points`) that remain inside the transformed frame; ``face_valid``:
+            ``bool [T]``, false (box zeros) for a frame without such a keypoint. When ``load_keypoints``.
         ``sequence``: the sequence (folder) name, ``str``.
         ``frame_indices``: ``int64 [T]`` indices of the frames within the sequence.
     """
@@ -266,6 +407,7 @@ class VideoFolderDataset(Dataset):
         load_image: bool = True,
         load_flow: bool = False,
         load_occlusion: bool = False,
+        load_keypoints: bool = False,
         stride: int = 1,
         max_stride: int | None = None,
         load_size: tuple[int, int] | None = None,
@@ -283,11 +425,13 @@ class VideoFolderDataset(Dataset):
             root, split: the dataset folder and ``"train"`` / ``"test"``.
             n_frames: window length ``T``; ``None`` for whole sequences.
             label_nc: number of label ids in A (Cityscapes 35); 0 when A holds continuous maps.
-            input_nc: channels of continuous A maps (1 = grey edge maps, 3 = RGB renderings).
+            input_nc: channels of continuous A maps (1 = grey edge maps, 3 = RGB renderings; any
+                count for ``.npy`` maps).
             use_instance: add ``inst`` and the instance-edge channel; ``None``: when ``_inst`` exists.
             load_image: load the real frames (B); false for inference on source maps only.
             load_flow, load_occlusion: load ``_flow`` / ``_occ`` (occlusion with strides > 1 is
                 chained along the flow, so it needs ``load_flow``).
+            load_keypoints: read ``<split>_keypoints`` (OpenPose JSON per frame) for ``face_box``.
             stride, max_stride: frame step inside a window (random in between while sampling
                 randomly; ``stride`` otherwise).
             load_size, crop_size, scale_range, flip: the augmentation, see :class:`SpatialTransform`.
@@ -301,8 +445,8 @@ class VideoFolderDataset(Dataset):
             raise ValueError(f"n_frames must be >= 1 or None, got {n_frames}")
         if label_nc < 0:
             raise ValueError(f"label_nc must be >= 0, got {label_nc}")
-        if label_nc == 0 and input_nc not in (1, 3):
-            raise ValueError(f"continuous source maps (label_nc = 0) need input_nc 1 or 3, got {input_nc}")
+        if label_nc == 0 and input_nc < 1:
+            raise ValueError(f"continuous source maps (label_nc = 0) need input_nc >= 1, got {input_nc}")
         max_stride = stride if max_stride is None else max_stride
         if stride < 1 or max_stride < stride:
             raise ValueError(f"need 1 <= stride <= max_stride, got stride {stride}, max_stride {max_stride}")
@@ -325,6 +469,7 @@ class VideoFolderDataset(Dataset):
             use_instance = kind_dir(root, split, "inst").is_dir()
         self.use_instance, self.load_image = use_instance, load_image
         self.load_flow, self.load_occlusion = load_flow, load_occlusion
+        self.load_keypoints = load_keypoints
         self.stride, self.max_stride = stride, max_stride
         self.load_size, self.crop_size = load_size, crop_size
         self.scale_range, self.flip = scale_range, flip
@@ -334,6 +479,7 @@ class VideoFolderDataset(Dataset):
         self._by_name = {s.name: s for s in self._all_sequences}
         self._sizes: dict[str, tuple[tuple[int, int], Path]] = {}  # first size seen per sequence
         self.set_n_frames(n_frames)
+        self._warn_about_first_frame()
 
     # ----------------------------------------------------------------- construction checks
     @property
@@ -348,44 +494,51 @@ class VideoFolderDataset(Dataset):
 
     def _scan(self) -> list[_Sequence]:
         a_dir = kind_dir(self.root, self.split, "A")
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: dataset root not found (data.root; expected {a_dir}/<sequence>/"
+                            f"<frame>.png and the other {self.split}_* folders there)")
         names = list_sequences(a_dir)
         if not names:
             raise DataError(f"{a_dir}: no sequence folders (expected {a_dir}/<sequence>/<frame>.png)")
         a_files, a_keys = {}, {}
         for name in names:
-            frames = list_frames(a_dir / name)
+            frames = list_frames(a_dir / name, SOURCE_EXTENSIONS)
             if not frames:
-                raise DataError(f"{a_dir / name}: sequence {name!r} holds no frames (png/jpg/bmp)")
+                raise DataError(f"{a_dir / name}: sequence {name!r} holds no frames (png/jpg/bmp/npy)")
+            self._check_source_kind(a_dir / name, frames)
             a_keys[name] = list(_index_frames(a_dir / name, frames))
             a_files[name] = tuple(a_dir / name / f for f in frames)
         kinds = {"B": self.load_image, "inst": self.use_instance, "flow": self.load_flow,
-                 "occ": self.load_occlusion}
+                 "occ": self.load_occlusion, "keypoints": self.load_keypoints}
         found: dict[str, dict[str, tuple[Path, ...]] | None] = {}
         for kind, wanted in kinds.items():
             found[kind] = self._scan_kind(kind, a_dir, a_files, a_keys) if wanted else None
         return [
             _Sequence(name, a_files[name], *(found[k][name] if found[k] is not None else None
-                                             for k in ("B", "inst", "flow", "occ")))
+                                             for k in ("B", "inst", "flow", "occ", "keypoints")))
             for name in names
         ]
 
     def _scan_kind(self, kind: str, a_dir: Path, a_files: dict[str, tuple[Path, ...]],
                    a_keys: dict[str, list[str]]) -> dict:
-        folder = kind_dir(self.root, self.split, kind)
+        folder = keypoints_dir(self.root, self.split) if kind == "keypoints" else \
+            kind_dir(self.root, self.split, kind)
+        fix = _FIXES[kind].format(root=self.root)
         if not folder.is_dir():
-            raise DataError(f"{folder}: folder not found (needed for {kind}; {a_dir} exists)")
-        per_frame = kind in ("B", "inst")  # flow and occlusion have no file for frame 0
+            raise DataError(f"{folder}: folder not found ({a_dir} exists); expected {fix}")
+        per_frame = kind in ("B", "inst", "keypoints")  # flow and occlusion have no file for frame 0
         names = set(list_sequences(folder))
         missing = [n for n in a_files if n not in names and (per_frame or len(a_files[n]) > 1)]
         if missing:
+            also = f"; {fix}" if kind == "flow" else ""
             raise DataError(f"{folder}: missing sequence folder(s) {missing} found in {a_dir} "
-                            f"(every A sequence needs its {kind} sequence)")
+                            f"(every A sequence needs its {kind} sequence){also}")
         extra = sorted(names - set(a_files))
         if extra and per_frame:
             raise DataError(f"{folder}: sequence folder(s) {extra} have no counterpart in {a_dir} "
                             f"(A, B and inst must hold the same sequences)")
         out = {}
-        extensions = (".npy",) if kind == "flow" else None
+        extensions = {"flow": (".npy",), "keypoints": (".json",)}.get(kind)
         for name, a in a_files.items():
             seq_dir = folder / name
             files = (list_frames(seq_dir, extensions) if extensions else list_frames(seq_dir)) \
@@ -405,9 +558,52 @@ class VideoFolderDataset(Dataset):
                 else:
                     head = (f"sequence {name!r}: the {kind} file names in {seq_dir} do not match the "
                             f"frames of {a_dir / name} ({rule}; files are paired by name, not by position)")
-                raise DataError(head + "; " + _mismatch(kind, absent, stray, a_keys[name][0], per_frame))
+                also = (f"; `python -m vid2vid flow --data {self.root}` writes the missing files"
+                        if kind == "flow" and absent else "")
+                raise DataError(head + "; " + _mismatch(kind, absent, stray, a_keys[name][0], per_frame)
+                                + also)
             out[name] = tuple(seq_dir / by_key[k] for k in keys)
         return out
+
+    def _check_source_kind(self, folder: Path, frames: list[str]) -> None:
+        """The A files' kind against the settings, from their names: ``.npy`` maps are continuous
+        (``label_nc == 0``), and maps of other than 1 or 3 channels must be ``.npy``."""
+        arrays = [f for f in frames if f.lower().endswith(".npy")]
+        images = [f for f in frames if not f.lower().endswith(".npy")]
+        if arrays and self.label_nc > 0:
+            raise DataError(f"{folder / arrays[0]}: a .npy A file is a continuous input map, not label ids, "
+                            f"but label_nc = {self.label_nc}; set data.label_nc=0 and data.input_nc to its "
+                            f"channel count")
+        if images and self.label_nc == 0 and self.input_nc not in (1, 3):
+            raise DataError(f"{folder / images[0]}: an image input map has 1 or 3 channels, but "
+                            f"data.input_nc={self.input_nc}; store maps of {self.input_nc} channels as .npy "
+                            f"files, uint8 [H, W, {self.input_nc}]")
+
+    def _warn_about_first_frame(self) -> None:
+        """Warn (:class:`DataWarning`, once per dataset) about what the first A file shows would be
+        read other than meant: a grey map copied into ``input_nc = 3`` identical channels, or frames
+        whose aspect ratio differs from ``load_size``'s by more than 5 %, squashed by the resize.
+        A file that cannot be read is left to the loading checks, which name it."""
+        first = self._all_sequences[0].a[0]
+        try:
+            h, w, c = file_shape(first)
+        except DataError:
+            return
+        a_dir = kind_dir(self.root, self.split, "A")
+        if self.label_nc == 0 and self.input_nc == 3 and c == 1 and first.suffix.lower() != ".npy":
+            warnings.warn(f"{a_dir}: the A maps are single-channel (grey) images (e.g. {first}) but "
+                          f"data.input_nc=3: each is copied into 3 identical channels; set "
+                          f"data.input_nc=1", DataWarning, stacklevel=3)
+        if self.load_size is not None:
+            load_h, load_w = self.load_size
+            if abs((w / h) / (load_w / load_h) - 1) > 0.05:
+                keep = round(load_h * w / h)
+                warnings.warn(f"{a_dir}: frames of {w} x {h} (width x height, e.g. {first}) are resized to "
+                              f"{load_w} x {load_h} (data.width x data.height), another aspect ratio "
+                              f"({w / h:.2f} vs {load_w / load_h:.2f}): they are squashed. Set data.height "
+                              f"and data.width to the frames' aspect ratio, e.g. data.height={load_h} and "
+                              f"data.width about {keep} (each side divisible by 2^(model.n_downsample + "
+                              f"model.n_scales - 1))", DataWarning, stacklevel=3)
 
     # ----------------------------------------------------------------- sampling
     def set_n_frames(self, n_frames: int | None) -> None:
@@ -505,6 +701,8 @@ class VideoFolderDataset(Dataset):
         item["label"] = label
         if self.load_image:
             item["image"] = transform.image(torch.stack([image_to_tensor(r["B"]) for r in raw]))
+        if self.load_keypoints:  # [T, 4] and [T]
+            item["face_box"], item["face_valid"] = face_boxes([r["face"] for r in raw], transform, size)
         if self.load_flow or self.load_occlusion:
             flows, occs = [torch.zeros(2, *size)], [torch.zeros(1, *size)]
             for prev, cur in pairwise(frames):
@@ -539,6 +737,8 @@ class VideoFolderDataset(Dataset):
             if self.use_instance:
                 out["inst"] = self._same_size(read_instance(seq.inst[j]), seq.inst[j], seq.a[j], size,
                                               where)
+            if self.load_keypoints:
+                out["face"] = read_face_points(seq.keypoints[j])
         except DataError as err:
             if where in str(err):
                 raise

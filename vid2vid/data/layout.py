@@ -1,6 +1,7 @@
 """The official vid2vid folder layout and the readers / writers of its files.
 
     <root>/<split>_A/<sequence>/<frame>.png     label ids (uint8) or a continuous input map
+    <root>/<split>_A/<sequence>/<frame>.npy     or a continuous input map of C channels, uint8 [H, W, C]
     <root>/<split>_B/<sequence>/<frame>.png     RGB frames (uint8)
     <root>/<split>_inst/<sequence>/<frame>.png  instance ids (uint16), optional
     <root>/<split>_flow/<sequence>/<frame>.npy  backward flow t -> t-1, float32 [H, W, 2], optional;
@@ -16,7 +17,9 @@ without trailing non-numeric ``_`` tags), so ``0007.png`` in ``_A`` pairs with `
 it belongs to (``python -m vid2vid flow`` uses the ``_B`` frame names).
 
 Every reader raises :class:`DataError` naming the file when it cannot deliver what was expected:
-label and instance maps must be lossless (no JPEG), RGB frames 8- or 16-bit, flows finite.
+label and instance maps must be lossless (no JPEG), RGB frames 8- or 16-bit, flows finite, ``.npy``
+input maps ``uint8 [H, W, C]``. What is readable but probably not what was meant (a grey map read as
+three channels, frames squashed to another aspect ratio) gets a :class:`DataWarning`.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "DataError", "KINDS", "IMAGE_EXTENSIONS", "LOSSY_EXTENSIONS", "kind_dir", "natural_key", "frame_key",
-    "list_sequences", "list_frames",
-    "read_label", "read_rgb", "read_instance", "read_flow", "read_mask",
+    "DataError", "DataWarning", "KINDS", "IMAGE_EXTENSIONS", "SOURCE_EXTENSIONS", "LOSSY_EXTENSIONS",
+    "kind_dir", "natural_key", "frame_key", "list_sequences", "list_frames",
+    "read_label", "read_rgb", "read_instance", "read_flow", "read_mask", "read_input_map", "file_shape",
     "write_label", "write_rgb", "write_instance", "write_flow", "write_mask",
 ]
 
 KINDS = ("A", "B", "inst", "flow", "occ")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+SOURCE_EXTENSIONS = (*IMAGE_EXTENSIONS, ".npy")  # A files: images, or .npy maps of any channel count
 LOSSY_EXTENSIONS = (".jpg", ".jpeg")  # fine for frames, wrong for id maps (see read_label)
 _JPEG_MAGIC = b"\xff\xd8\xff"  # a JPEG stream under any extension is lossy all the same
 _DIGITS = re.compile(r"([0-9]+)")
@@ -45,6 +49,10 @@ _is_number = re.compile(r"[0-9]+").fullmatch
 
 class DataError(ValueError):
     """A dataset file or folder is not what was expected (the message names where)."""
+
+
+class DataWarning(UserWarning):
+    """A dataset is readable but is probably not read as meant (the message names the setting)."""
 
 
 def kind_dir(root: str | os.PathLike, split: str, kind: str) -> Path:
@@ -196,6 +204,43 @@ def read_flow(path: str | os.PathLike) -> np.ndarray:
                         f"row {y}, column {x} ({'dx' if c == 0 else 'dy'}); expected finite pixel "
                         f"displacements")
     return flow
+
+
+def read_input_map(path: str | os.PathLike) -> np.ndarray:
+    """A continuous input map of ``C`` channels stored as ``.npy``: ``uint8 [H, W, C]`` (values 0-255,
+    read like an 8-bit image: ``v`` means ``v / 127.5 - 1`` to the generator).
+
+    For inputs with more channels than an image holds (face-512's edge map plus 14 distance maps).
+    Another dtype or number of dimensions raises :class:`DataError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: input map file not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as err:  # numpy raises several types for damaged files
+        raise DataError(f"{path}: unreadable .npy input map ({err})") from err
+    if array.ndim != 3 or min(array.shape) < 1:
+        raise DataError(f"{path}: expected an input map of shape [H, W, C], found {array.shape}")
+    if array.dtype != np.uint8:
+        raise DataError(f"{path}: expected a uint8 input map (values 0-255), found dtype {array.dtype}")
+    return array
+
+
+def file_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(H, W, C)`` of an image file as stored (``C`` = 1 for a grey file) or of a ``.npy`` array
+    (its header only); :class:`DataError` when it cannot be read."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except Exception as err:
+            raise DataError(f"{path}: unreadable .npy file ({err})") from err
+    else:
+        shape = _imread(path, cv2.IMREAD_UNCHANGED).shape
+    if len(shape) < 2:
+        raise DataError(f"{path}: expected a 2-D map, found shape {shape}")
+    return int(shape[0]), int(shape[1]), int(shape[2]) if len(shape) > 2 else 1
 
 
 def _refuse_8_bit_values(path: str | os.PathLike, img: np.ndarray, reading: str) -> None:

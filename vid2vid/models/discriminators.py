@@ -14,6 +14,9 @@ Building blocks, bottom to top:
   flow between them, at several temporal scales (frame skipping), one multi-scale PatchGAN each.
 * :func:`sample_clips`: cuts ``D_V``'s K-frame clips out of a sequence with stride ``K^s``
   and chains the ground-truth flow across the skipped frames.
+* :class:`FaceDiscriminator`: the reference code's face discriminator for pose data (512 px and
+  above): ``D_I``'s multi-scale PatchGAN, with ``max(1, num_D - 2)`` scales, on a square crop
+  around the face (:func:`face_squares`, :func:`crop_boxes`).
 
 Every discriminator returns, per spatial scale, the list of its intermediate features with the
 patch prediction map last: the GAN loss reads the last entry, feature matching the others
@@ -37,11 +40,15 @@ from vid2vid.models.blocks import init_weights, make_norm
 
 __all__ = [
     "FLOW_SCALE",
+    "FaceDiscriminator",
     "ImageDiscriminator",
     "MultiscaleDiscriminator",
     "PatchDiscriminator",
     "VideoDiscriminator",
     "clip_windows",
+    "crop_boxes",
+    "face_num_D",
+    "face_squares",
     "sample_clips",
 ]
 
@@ -388,3 +395,147 @@ def sample_clips(
     clips = frames[:, index]  # [B, N, K, C, H, W]
     clip_flows = chained[:, index[:, 1:]]  # [B, N, K-1, 2, H, W]
     return clips.flatten(0, 1), clip_flows.flatten(0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The face discriminator (reference code, pose data at 512 px and above)
+# ---------------------------------------------------------------------------------------------
+
+def face_num_D(num_D: int) -> int:
+    """Spatial scales of the face discriminator: ``max(1, num_D - 2)``, as the reference (1 at
+    pose-512 with ``num_D`` 3, 2 at pose-1024 with ``num_D`` 4): a face crop is a quarter of the
+    frame height, so it needs fewer pyramid levels than the whole frame."""
+    return max(1, num_D - 2)
+
+
+def face_squares(face_box: torch.Tensor, frame_size: Sequence[int], side: int) -> torch.Tensor:
+    """The crops the face discriminator judges: ``side x side`` pixels centred on each face box and
+    shifted, where needed, to lie inside the frame (the reference's fixed-size crop: its size
+    follows the frame, not the face, so a face far from the camera is judged with its surroundings).
+
+    Args:
+        face_box: ``[N, 4]`` ``(x0, y0, x1, y1)``, the extent of a frame's face keypoints in pixel
+            coordinates (pixel centres at integers, x to the right, y down), as
+            ``VideoFolderDataset`` gives it in ``face_box``.
+        frame_size: ``(H, W)`` of the frames.
+        side: the crop's side in pixels, ``1 <= side <= min(H, W)``.
+
+    Returns:
+        ``[N, 4]`` float ``(x0, y0, x1, y1)``: the crop's pixel *edges*, whole numbers with
+        ``x1 - x0 = y1 - y0 = side``; it covers the pixels ``x0 .. x1 - 1`` and ``y0 .. y1 - 1``
+        (the box form :func:`crop_boxes` reads).
+    """
+    h, w = (int(v) for v in frame_size)
+    if not 1 <= side <= min(h, w):
+        raise ValueError(f"the face crop side must lie in [1, {min(h, w)}] for {h} x {w} frames, got {side}")
+    if face_box.dim() != 2 or face_box.shape[1] != 4:
+        raise ValueError(f"face_box must be [N, 4] (x0, y0, x1, y1), got {tuple(face_box.shape)}")
+    centre = (face_box[:, :2] + face_box[:, 2:]).float() / 2  # [N, 2] (x, y)
+    # the pixel holding the centre, less half the side, is the crop's first pixel
+    start = torch.floor(centre + 0.5) - side // 2
+    last = torch.tensor([w - side, h - side], dtype=start.dtype, device=start.device)
+    start = torch.minimum(start.clamp(min=0), last)
+    return torch.cat([start, start + side], dim=1)
+
+
+def crop_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop box ``n`` out of map ``n`` and resample it to ``size x size``, differentiably.
+
+    ``torchvision.ops.roi_align`` (pixel-aligned: a box's coordinates are pixel edges): the
+    gradient reaches only the pixels a crop reads. When a box is ``size`` whole pixels wide and
+    high (what :func:`face_squares` gives), each output pixel reads exactly one input pixel, so the
+    crop is an exact copy, as the reference's slicing; a larger box is averaged down.
+
+    Args:
+        x: ``[N, C, H, W]`` maps (frames, source maps stacked on channels).
+        boxes: ``[N, 4]`` ``(x0, y0, x1, y1)`` pixel edges, one box per map.
+        size: side of the output crops in pixels.
+
+    Returns:
+        ``[N, C, size, size]``; parts of a box outside the map read zeros.
+    """
+    from torchvision.ops import roi_align
+
+    if x.dim() != 4 or boxes.dim() != 2 or boxes.shape != (x.shape[0], 4):
+        raise ValueError(f"crop_boxes expects x [N, C, H, W] and boxes [N, 4] of the same N, got "
+                         f"x {tuple(x.shape)} and boxes {tuple(boxes.shape)}")
+    index = torch.arange(x.shape[0], dtype=x.dtype, device=x.device)[:, None]
+    rois = torch.cat([index, boxes.to(device=x.device, dtype=x.dtype)], dim=1)  # [N, 5]
+    # sampling_ratio 0: ceil(box / size) samples per output pixel and axis, 1 for an exact crop
+    return roi_align(x, rois, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
+class FaceDiscriminator(nn.Module):
+    """The reference code's face discriminator for pose-to-body (``--add_face_disc``, on in its pose
+    recipes at 512 px and above): is the face of ``x_t`` real, given the source map around it?
+
+    Faces are small in a full-body frame, and the whole-frame ``D_I`` spends little of its capacity
+    on them; this one sees a ``side x side`` crop around the face (:func:`face_squares`) of the frame
+    and of its source map ``s_t``, both cropped alike (:func:`crop_boxes`), and judges the pair with
+    ``D_I``'s conditional multi-scale PatchGAN (:class:`ImageDiscriminator`) at
+    ``num_D = max(1, num_D - 2)`` scales (:func:`face_num_D`). The training loop shows it the
+    composed frames ``x~_t`` as fakes (not the raw hallucination, as the reference) and only frames
+    that have a visible face (``vid2vid.training.objective``).
+
+    Args:
+        label_channels, image_channels, ndf, n_layers, num_D, norm: as :class:`ImageDiscriminator`
+            (``num_D`` here is the face discriminator's own).
+        side: the crops' side in pixels (the reference: a quarter of the training frame height,
+            ``model.face_crop``).
+    """
+
+    def __init__(
+        self,
+        label_channels: int,
+        image_channels: int = 3,
+        ndf: int = 64,
+        n_layers: int = 3,
+        num_D: int = 1,
+        norm: str = "instance",
+        side: int = 128,
+    ):
+        super().__init__()
+        if side < 1:
+            raise ValueError(f"the face crop side must be >= 1 pixel, got {side}")
+        self.side = side
+        self.label_channels = label_channels
+        self.D = ImageDiscriminator(label_channels, image_channels, ndf, n_layers, num_D, norm)
+
+    @classmethod
+    def from_config(cls, cfg) -> FaceDiscriminator:
+        """The face discriminator of a configuration: ``D_I``'s settings at ``face_num_D(num_D)``
+        scales; crops of ``model.face_crop`` times the training frame height."""
+        m = cfg.model
+        h, w = cfg.data.frame_size
+        side = round(m.face_crop * h)
+        if not 1 <= side <= min(h, w):
+            raise ValueError(f"model.face_crop={m.face_crop} gives face crops of {side} pixels for "
+                             f"{h} x {w} training frames; it must give 1 to {min(h, w)} pixels")
+        return cls(label_channels=cfg.data.label_channels, image_channels=3, ndf=m.ndf,
+                   n_layers=m.n_layers_D, num_D=face_num_D(m.num_D), norm=m.norm_D, side=side)
+
+    def forward(
+        self, image: torch.Tensor, label: torch.Tensor, face_box: torch.Tensor, groups: int = 1
+    ) -> list[list[torch.Tensor]]:
+        """Score the face crops of frames given their source maps.
+
+        Args:
+            image: ``[N, 3, H, W]`` frames in ``[-1, 1]`` (real ``x_t`` or generated ``x~_t``).
+            label: ``[N, C_s, H, W]`` their source maps ``s_t``.
+            face_box: ``[N, 4]`` the extent of each frame's face keypoints (see :func:`face_squares`).
+            groups: equal parts of the batch kept apart by batch norm (:class:`MultiscaleDiscriminator`).
+
+        Returns:
+            per spatial scale (finest first) the feature list of the crops, prediction map last.
+        """
+        if image.dim() != 4 or label.dim() != 4 or image.shape[0] != label.shape[0] \
+                or image.shape[2:] != label.shape[2:] or tuple(face_box.shape) != (image.shape[0], 4):
+            raise ValueError(
+                f"the face discriminator expects image [N, 3, H, W], label [N, C_s, H, W] and "
+                f"face_box [N, 4] of the same N, H, W; got image {tuple(image.shape)}, label "
+                f"{tuple(label.shape)}, face_box {tuple(face_box.shape)}"
+            )
+        squares = face_squares(face_box, image.shape[2:], self.side)
+        crops = crop_boxes(torch.cat([label, image], dim=1), squares, self.side)  # [N, C_s + 3, side, side]
+        c = label.shape[1]
+        return self.D(crops[:, c:], crops[:, :c], groups)

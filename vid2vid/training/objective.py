@@ -12,6 +12,12 @@ parts of that batch separately inside the one call, so real and fake never share
 Following the reference code, the raw hallucination ``h~_t`` is judged too: ``D_I`` sees it as a
 third input, the generator gets its GAN and feature-matching terms (and VGG when enabled), and
 ``D_I``'s loss is ``0.5 * (real + fake + fake_h)``.
+
+With ``model.use_face_D`` (the reference's pose recipes at 512 px and above) a third discriminator,
+``D_face`` (:class:`~vid2vid.models.discriminators.FaceDiscriminator`), judges a crop around the face
+of the real and the composed frames: G gets its GAN and feature-matching terms times 2 (the
+reference's face weight), ``D_face`` its real and fake terms, each halved, as ``D_I``'s. Frames
+without a visible face (``Chunk.face_valid``) are left out of these terms.
 """
 
 from __future__ import annotations
@@ -32,10 +38,14 @@ from vid2vid.losses import (
     temporal_warp_loss,
     warp_loss,
 )
-from vid2vid.models.discriminators import clip_windows, sample_clips
+from vid2vid.models.discriminators import clip_windows, face_num_D, sample_clips
 from vid2vid.models.sequence import GeneratedFrames
 
-__all__ = ["AllTemporalScales", "Chunk", "Objective", "split_outputs"]
+__all__ = ["FACE_WEIGHT", "AllTemporalScales", "Chunk", "Objective", "split_outputs"]
+
+# The reference multiplies G's face GAN and feature-matching terms by 2 (a constant in its code, no
+# option); D_face's own terms are not weighted.
+FACE_WEIGHT = 2.0
 
 
 @dataclass
@@ -55,6 +65,8 @@ class Chunk:
     gen: GeneratedFrames  # SequenceGenerator outputs for the n new frames
     history: int  # h
     occlusion: Tensor | None = None  # [B, h + n, 1, H, W] true occlusion (loss.mask_target "occlusion")
+    face_box: Tensor | None = None  # [B, n, 4] (x0, y0, x1, y1): the new frames' face keypoints' extent, px
+    face_valid: Tensor | None = None  # [B, n] bool: the new frame shows a face (else out of the face terms)
 
 
 @dataclass
@@ -108,6 +120,9 @@ class Objective(nn.Module):
         self.n_temporal = cfg.model.n_temporal_scales if cfg.model.use_video_discriminator else 0
         # the reference divides the flow weight by 2^(S-1): flows in pixels grow with resolution
         self.lambda_flow = cfg.loss.lambda_flow / 2 ** (cfg.model.n_scales - 1)
+        # The reference averages the face discriminator's feature matching over D_I's num_D scales
+        # although it has only max(1, num_D - 2) of them: 1/3 of D_I's weight per scale at pose-512.
+        self.face_feat_scale = face_num_D(cfg.model.num_D) / cfg.model.num_D
 
     # ----------------------------------------------------------------------- helpers
     @staticmethod
@@ -153,11 +168,13 @@ class Objective(nn.Module):
         return split_outputs(out, parts)
 
     # ----------------------------------------------------------------------- generator
-    def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
+    def generator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None,
+                         D_face: nn.Module | None = None) -> dict[str, Tensor]:
         """G's weighted loss terms by name; their sum is what G minimises. Keys, in this order:
         ``G_GAN``, ``G_feat`` (``G_VGG``) from :meth:`_image_losses`; ``G_flow``, ``G_warp``
         (``G_mask``) from :meth:`_flow_losses`; ``G_temporal``; ``G_GAN_V{s}``, ``G_feat_V{s}`` per
-        temporal scale s from :meth:`_video_losses`. Terms that do not apply to the chunk are left out."""
+        temporal scale s from :meth:`_video_losses`; ``G_GAN_face``, ``G_feat_face`` with a face
+        discriminator (:meth:`_face_losses`). Terms that do not apply to the chunk are left out."""
         losses = self._image_losses(c, D_I)
         pairs = self._pairs(c)
         if pairs is not None:
@@ -166,6 +183,8 @@ class Objective(nn.Module):
                 losses["G_temporal"] = self._temporal_loss(c, pairs)
         if D_V is not None:
             losses.update(self._video_losses(c, D_V))
+        if D_face is not None:
+            losses.update(self._face_losses(c, D_face))
         return losses
 
     def _image_losses(self, c: Chunk, D_I: nn.Module) -> dict[str, Tensor]:
@@ -237,9 +256,45 @@ class Objective(nn.Module):
             losses[f"G_feat_V{s_idx}"] = self.cfg.loss.lambda_feat * feature_matching_loss(v_real, v_fake)
         return losses
 
+    def _judge_faces(self, c: Chunk, D_face: nn.Module, fake: Tensor
+                     ) -> tuple[list[list[Tensor]], list[list[Tensor]], Tensor | None]:
+        """One ``D_face`` call on the real and the given fake new frames ``[B * n, 3, H, W]``,
+        stacked: the real and fake outputs of the frames that show a face, or, when none does, the
+        outputs of every frame and a zero that depends on them (third item; None otherwise).
+
+        ``D_face`` runs on every frame either way (a frame without a face is cropped around its
+        placeholder box), so that under DistributedDataParallel every process runs the same forward
+        and backward, whatever faces its own frames show."""
+        if c.face_box is None or c.face_valid is None:
+            raise ValueError("the face discriminator needs the face boxes of the frames (Chunk.face_box "
+                             "and .face_valid, the dataset's keypoints); set model.use_face_D=false for "
+                             "data without keypoints")
+        real, s, box = _flat(c.real[:, c.history:]), _flat(c.labels), _flat(c.face_box)
+        out = D_face(torch.cat([real, fake]), torch.cat([s, s]), torch.cat([box, box]), groups=2)
+        d_real, d_fake = split_outputs(out, 2)
+        keep = _flat(c.face_valid).nonzero()[:, 0]  # frames with a face, [k]
+        if keep.numel() == 0:
+            zero = sum(f.sum() for scale in out for f in scale) * 0.0
+            return d_real, d_fake, zero
+        pick = [[[f[keep] for f in scale] for scale in d] for d in (d_real, d_fake)]
+        return pick[0], pick[1], None
+
+    def _face_losses(self, c: Chunk, D_face: nn.Module) -> dict[str, Tensor]:
+        """``D_face``'s terms for G on the composed frames (the reference shows it neither the raw
+        hallucination nor D_I's other inputs): ``G_GAN_face`` and ``G_feat_face``, both times
+        :data:`FACE_WEIGHT`; zero (but computed) when no new frame of the chunk shows a face."""
+        d_real, d_fake, zero = self._judge_faces(c, D_face, _flat(c.gen.x))
+        if zero is not None:
+            return {"G_GAN_face": zero, "G_feat_face": zero}
+        feat = self.cfg.loss.lambda_feat * self.face_feat_scale * feature_matching_loss(d_real, d_fake)
+        return {"G_GAN_face": FACE_WEIGHT * self.gan.generator_loss(d_fake),
+                "G_feat_face": FACE_WEIGHT * feat}
+
     # ----------------------------------------------------------------------- discriminators
-    def discriminator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None) -> dict[str, Tensor]:
-        """``D_I``'s and ``D_V``'s loss terms by name, on the chunk's fakes detached from G."""
+    def discriminator_losses(self, c: Chunk, D_I: nn.Module, D_V: nn.Module | None,
+                             D_face: nn.Module | None = None) -> dict[str, Tensor]:
+        """``D_I``'s, ``D_V``'s (and ``D_face``'s: ``D_face_real``, ``D_face_fake``) loss terms by
+        name, on the chunk's fakes detached from G."""
         real = _flat(c.real[:, c.history:])
         d_real, *d_fakes = self._judge_frames(D_I, c, real, _judged_fakes(c.gen, detach=True))
         real_term, fake_term = self.gan.discriminator_terms(d_real, d_fakes[0])
@@ -254,4 +309,11 @@ class Objective(nn.Module):
                 v_real, v_fake = split_outputs(out, 2)
                 r, f = self.gan.discriminator_terms(v_real, v_fake)
                 losses[f"D_V{s_idx}_real"], losses[f"D_V{s_idx}_fake"] = 0.5 * r, 0.5 * f
+        if D_face is not None:
+            f_real, f_fake, zero = self._judge_faces(c, D_face, _flat(c.gen.x.detach()))
+            if zero is not None:
+                losses["D_face_real"] = losses["D_face_fake"] = zero
+            else:
+                r, f = self.gan.discriminator_terms(f_real, f_fake)
+                losses["D_face_real"], losses["D_face_fake"] = 0.5 * r, 0.5 * f
         return losses

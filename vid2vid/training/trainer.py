@@ -7,11 +7,14 @@ Shape of a step (one batch of training windows ``[B, T, ...]``), PAPER.md sectio
   each chunk is one generator update then one discriminator update, and the frames carried
   over into the next chunk are detached;
 - ``D_I`` judges every new frame (and its raw hallucination); ``D_V`` judges every K-frame clip
-  that ends in the chunk, at every temporal scale;
+  that ends in the chunk, at every temporal scale; with ``model.use_face_D`` the face discriminator
+  judges a crop around the face of every new frame that shows one (its parameters are a group of
+  D's optimiser, as in the reference);
 - Adam for G and for D with the reference's betas, constant then linearly decayed learning rate,
   optional TTUR; temporal curriculum (window length doubles every ``niter_step`` epochs) and
   spatial curriculum (coarser scales frozen ``niter_fix_global`` epochs after a finer one is added);
-  an optional EMA of G; mixed precision through Accelerate.
+  an optional EMA of G; mixed precision through Accelerate. With ``train.total_steps`` the run
+  lasts that many steps and these epoch counts become shares of them (:mod:`vid2vid.training.schedule`).
 
 Checkpoints: ``<out>/checkpoints/step_<N>/`` holds Accelerate's state (models, optimisers, RNG
 states of every process) and ``trainer.pt`` (step, epoch, position in the epoch, EMA); it is
@@ -46,6 +49,7 @@ from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
+from vid2vid.models.discriminators import FaceDiscriminator
 from vid2vid.models.io import (
     CheckpointWriteError,
     TrainingDiverged,
@@ -79,7 +83,7 @@ from vid2vid.training.faults import (
     trim_log,
 )
 from vid2vid.training.objective import AllTemporalScales, Chunk, Objective
-from vid2vid.training.schedule import coarse_frozen, lr_factor, sequence_length
+from vid2vid.training.schedule import coarse_frozen, lr_factor, schedule_epoch, sequence_length
 
 # TrainingDiverged, export_generator and load_generator live in vid2vid.models.io (reading weights
 # needs no trainer), the errors of a stopped run and trim_log in vid2vid.training.faults; they stay
@@ -101,6 +105,7 @@ def build_dataset(cfg: Config, split: str = "train", training: bool = True,
         load_occlusion=training and cfg.loss.mask_target == "occlusion" and cfg.loss.lambda_mask > 0,
         load_size=(d.height, d.width), crop_size=crop, scale_range=scale, flip=d.flip and training,
         max_stride=d.max_t_step if training else None, training=training, seed=cfg.train.seed,
+        load_keypoints=training and cfg.model.use_face_D,
     )
 
 
@@ -138,7 +143,8 @@ class Trainer:
         resume: continue from the newest complete checkpoint in ``out_dir`` that loads (a damaged
             newer one is skipped with a :class:`~vid2vid.training.checkpoint.CheckpointWarning`);
             starts from scratch when the folder holds no run.
-        max_steps: stop after this many steps in total (smoke runs, tests); None = the recipe's epochs.
+        max_steps: stop after this many steps in total (smoke runs, tests); None = the recipe's epochs
+            (or ``train.total_steps``, whichever ends first; max_steps does not rescale the schedules).
         accelerator: an ``accelerate.Accelerator``; one is made from the config when None.
         log_with: Accelerate's tracker (``"tensorboard"``) or None.
         overwrite: replace the run already in ``out_dir`` (its checkpoints, generator.pt, snapshots,
@@ -180,6 +186,7 @@ class Trainer:
             self.G.load_coarser(safe_load(t.coarse_checkpoint)["generator"])
         self.D_I, D_V = build_discriminators(cfg)
         self.D_V = AllTemporalScales(D_V) if D_V is not None else None
+        self.D_face = FaceDiscriminator.from_config(cfg) if cfg.model.use_face_D else None
         vgg = None
         if cfg.loss.lambda_vgg > 0:
             from vid2vid.losses import VGGLoss
@@ -193,6 +200,8 @@ class Trainer:
         d_groups = [{"params": list(self.D_I.parameters()), "base_lr": lr_D}]
         if self.D_V is not None:
             d_groups.append({"params": list(self.D_V.parameters()), "base_lr": t.lr})
+        if self.D_face is not None:  # the reference trains it with D_I's rate (TTUR included)
+            d_groups.append({"params": list(self.D_face.parameters()), "base_lr": lr_D})
         self.opt_G = torch.optim.Adam([{"params": list(self.G.parameters()), "base_lr": lr_G}], lr=lr_G,
                                       betas=betas)
         self.opt_D = torch.optim.Adam([{**g, "lr": g["base_lr"]} for g in d_groups], lr=lr_D, betas=betas)
@@ -207,10 +216,12 @@ class Trainer:
             self.flow_estimator = get_flow_estimator(cfg.data.flow_source)
 
         seqG = SequenceGenerator(self.G)
-        modules = [seqG, self.D_I] + ([self.D_V] if self.D_V is not None else [])
+        modules = [seqG, self.D_I] + ([self.D_V] if self.D_V is not None else []) + \
+            ([self.D_face] if self.D_face is not None else [])
         prepared = self.acc.prepare(*modules, self.opt_G, self.opt_D, loader)
         self.seqG, self.D_I_p = prepared[0], prepared[1]
         self.D_V_p = prepared[2] if self.D_V is not None else None
+        self.D_face_p = prepared[len(modules) - 1] if self.D_face is not None else None
         self.opt_G, self.opt_D, self.loader = prepared[-3], prepared[-2], prepared[-1]
         self.objective.to(self.acc.device)
         if self.ema is not None:
@@ -238,7 +249,8 @@ class Trainer:
 
     def _models(self) -> list[nn.Module]:
         """The prepared models in Accelerate's order: the files ``model.safetensors``, ``model_1``, ..."""
-        return [self.seqG, self.D_I_p] + ([self.D_V_p] if self.D_V_p is not None else [])
+        return [self.seqG, self.D_I_p] + ([self.D_V_p] if self.D_V_p is not None else []) + \
+            ([self.D_face_p] if self.D_face_p is not None else [])
 
     def _all_ok(self, ok: bool) -> bool:
         """Whether ``ok`` holds on every process (a collective: all processes must call it)."""
@@ -287,6 +299,7 @@ class Trainer:
         """Refuse to save NaN or infinite weights (the same on every process, so all raise together)."""
         G = self.acc.unwrap_model(self.seqG).G
         named = [("G", G), ("D_I", self.D_I)] + ([("D_V", self.D_V)] if self.D_V is not None else []) + \
+            ([("D_face", self.D_face)] if self.D_face is not None else []) + \
             ([("EMA of G", self.ema.shadow)] if self.ema is not None else [])
         for what, module in named:
             bad = first_nonfinite(module.state_dict().items())
@@ -561,16 +574,18 @@ class Trainer:
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
                       fake=torch.cat([fake[:, h0:c0], gen.x], 1), flow=flow[:, h0:c1],
                       flow_valid=flow_valid[:, h0:c1], gen=gen, history=c0 - h0,
-                      occlusion=batch["occlusion"][:, h0:c1] if "occlusion" in batch else None)
+                      occlusion=batch["occlusion"][:, h0:c1] if "occlusion" in batch else None,
+                      face_box=batch["face_box"][:, c0:c1] if "face_box" in batch else None,
+                      face_valid=batch["face_valid"][:, c0:c1] if "face_valid" in batch else None)
             # G's step reads the plain discriminators (same weights on every process), frozen:
             # no D gradients are computed and D's DDP reducer sees one forward per backward.
-            with _frozen(self.D_I, self.D_V):
-                g_losses = self.objective.generator_losses(c, self.D_I, self.D_V)
+            with _frozen(self.D_I, self.D_V, self.D_face):
+                g_losses = self.objective.generator_losses(c, self.D_I, self.D_V, self.D_face)
                 acc.backward(sum(g_losses.values()))
             self.opt_G.step()
             self._partial = True  # an error from here on leaves this step half done
             self.opt_G.zero_grad(set_to_none=True)
-            d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p)
+            d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p, self.D_face_p)
             acc.backward(sum(d_losses.values()))
             self.opt_D.step()
             self.opt_D.zero_grad(set_to_none=True)
@@ -584,12 +599,33 @@ class Trainer:
         return {k: v / max(1, n_chunks) for k, v in sums.items()}
 
     # ------------------------------------------------------------------ the loop
-    def _set_epoch(self, epoch: int) -> None:
+    def _schedule_epoch(self) -> float:
+        """Where the next step lies on the recipe's timeline of ``niter + niter_decay`` epochs: the
+        epoch (pass over the data), or with ``train.total_steps`` the step's share of the budget
+        (:func:`~vid2vid.training.schedule.schedule_epoch`)."""
         t = self.cfg.train
+        if t.total_steps > 0:
+            return schedule_epoch(self.step, t.total_steps, t.niter, t.niter_decay)
+        return self.epoch
+
+    def _window_length(self) -> int:
+        """Frames per training window at the next step (the temporal curriculum)."""
+        t = self.cfg.train
+        return sequence_length(self._schedule_epoch(), t.n_frames_start, t.n_frames_total, t.niter_step)
+
+    def _set_epoch(self, epoch: int) -> None:
+        """Start pass ``epoch`` over the data: its shuffle, its window length, the schedule."""
         self.dataset.set_epoch(epoch)
-        self.dataset.set_n_frames(sequence_length(epoch, t.n_frames_start, t.n_frames_total, t.niter_step))
+        self.dataset.set_n_frames(self._window_length())
         if hasattr(self.loader, "set_epoch"):
             self.loader.set_epoch(epoch)
+        self._set_schedule()
+
+    def _set_schedule(self) -> None:
+        """The learning rates and the frozen coarse scales at the next step: per epoch, or per step
+        with ``train.total_steps``."""
+        t = self.cfg.train
+        epoch = self._schedule_epoch()
         f = lr_factor(epoch, t.niter, t.niter_decay)
         for opt in (self.opt_G, self.opt_D):
             for group in opt.param_groups:
@@ -599,10 +635,13 @@ class Trainer:
             G.freeze_coarse(coarse_frozen(epoch, 0, t.niter_fix_global))
 
     def _done(self) -> bool:
-        return self.max_steps is not None and self.step >= self.max_steps
+        t = self.cfg.train
+        return (self.max_steps is not None and self.step >= self.max_steps) or \
+            (t.total_steps > 0 and self.step >= t.total_steps)
 
     def fit(self, sample_fn=None) -> list[dict[str, float]]:
-        """Train until the recipe's last epoch (or ``max_steps``); returns the logged history.
+        """Train until the recipe's last epoch or ``train.total_steps`` (or ``max_steps``); returns the
+        logged history.
 
         Every step's losses are checked: a NaN or an infinity raises :class:`TrainingDiverged` (the
         good checkpoints stay). SIGINT / SIGTERM save a checkpoint after the current step and raise
@@ -624,7 +663,8 @@ class Trainer:
         if acc.trackers == [] and acc.log_with:
             acc.init_trackers("vid2vid", config=_flat_config(self.cfg))
         self.warm_up_flow()
-        total = self.max_steps or self.total_epochs * len(self.loader)
+        steps = self.cfg.train.total_steps or self.total_epochs * len(self.loader)
+        total = min(steps, self.max_steps or steps)
         bar = tqdm(total=total, initial=self.step, disable=not acc.is_local_main_process, desc="train")
         stop = StopSignals()
         try:
@@ -657,16 +697,22 @@ class Trainer:
         return self.history
 
     def _train_loop(self, bar, sample_fn, stop: StopSignals) -> int | None:
-        """The epochs of :meth:`fit`; returns the signal that asked every process to stop, or None."""
+        """The epochs of :meth:`fit`; returns the signal that asked every process to stop, or None.
+
+        With ``train.total_steps`` the passes over the data go on until that step; the learning rate
+        follows every step, and a pass ends early when the window is to grow (the loader's items
+        have one length per pass), so the next pass starts with the longer windows."""
         acc, t = self.acc, self.cfg.train
         t0 = time.time()
-        while self.epoch < self.total_epochs and not self._done():
+        while (t.total_steps > 0 or self.epoch < self.total_epochs) and not self._done():
             self._set_epoch(self.epoch)
             loader = self.loader
             if self.batch_in_epoch:
                 loader = acc.skip_first_batches(self.loader, self.batch_in_epoch)
             for batch in loader:
                 self._partial = False
+                if t.total_steps > 0:
+                    self._set_schedule()
                 logs = self.train_batch(batch)
                 logs, signum = self._reduce_step(logs, stop)
                 bad = [k for k, v in logs.items() if not math.isfinite(v)]
@@ -688,6 +734,12 @@ class Trainer:
                     if acc.is_main_process:
                         with open(self.out / "log.jsonl", "a") as f:
                             f.write(json.dumps(logs) + "\n")
+                # the window grows at the next step: a new pass starts with it (decided before the
+                # checkpoint below, so that a resume starts that pass too)
+                new_pass = t.total_steps > 0 and self._window_length() != self.dataset.n_frames
+                if new_pass:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
                 if sample_fn is not None and t.sample_every and self.step % t.sample_every == 0 \
                         and acc.is_main_process:
                     sample_fn(self)
@@ -699,7 +751,7 @@ class Trainer:
                     export_generator(snapshot, self.cfg, G, self.step)
                 if signum is not None:
                     return signum
-                if self._done():
+                if self._done() or new_pass:
                     break
             else:
                 self.epoch += 1

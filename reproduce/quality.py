@@ -3,6 +3,7 @@
     python reproduce/quality.py                        # every variant, 600 steps each, 2 at a time
     python reproduce/quality.py --variants resize occlusion-mask --steps 400
     python reproduce/quality.py --evaluate runs/pretrained/vid2vid/generator.pt
+    python reproduce/quality.py --oracle reproduce/pretrained/synthetic_vid2vid.pt --eval-sequences 8
 
 Every variant is the ``synthetic`` preset plus a few overrides (``VARIANTS`` below, each adding one
 change to the one before it, then the per-frame baseline with the same settings); it is trained
@@ -86,6 +87,97 @@ def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root
     shown = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root
     report.update(step=step, eval_root=str(shown), checkpoint=str(checkpoint))
     return report
+
+
+ORACLES = {
+    "as trained": "the generator's own flow and mask",
+    "true flow": "the ground-truth flow replaces the predicted one (the mask as predicted)",
+    "true occlusion": "the true occlusion replaces the mask (the flow as predicted)",
+    "no hallucination": "mask 0 everywhere: every frame after the first is the warp alone",
+    "true flow and occlusion": "both replaced",
+}
+
+
+def oracle_generator(G, videos: list[dict], oracle: str):
+    """``G`` with its flow and / or mask replaced by the test video's ground truth (:data:`ORACLES`):
+    which head's errors the warping error comes from. A wrapper with G's call signature; the
+    video being rolled out is ``wrapper.video`` (set it before each rollout)."""
+    import torch
+    from torch import nn
+
+    from vid2vid.flow.warp import warp
+    from vid2vid.models.compose import compose
+
+    class Oracle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.G, self.video, self.t = G, videos[0], 0
+            self.n_prev, self.use_fg_prior = G.n_prev, G.use_fg_prior
+
+        def forward(self, labels, prev=None, m_B=None):
+            out = self.G(labels, prev, m_B)
+            self.t = 0 if prev is None else self.t + 1
+            if prev is None or oracle == "as trained":
+                return out
+            w, m = out.w, out.m
+            if "flow" in oracle:
+                w = self.video["flow"][self.t][None].to(w)
+            if "occlusion" in oracle:
+                m = self.video["occlusion"][self.t][None].to(m)
+            if oracle == "no hallucination":
+                m = torch.zeros_like(m)
+            warped = warp(prev[:, -1], w)
+            h_F = out.h_F if self.G.use_fg_prior else None
+            out.x = compose(warped, m, out.h_B, h_F, out.m_B, self.G.composition)
+            out.w, out.m, out.warped = w, m, warped
+            return out
+
+    return Oracle()
+
+
+def oracle_table(checkpoint: Path, sequences: int, root: Path | None = None) -> tuple[str, dict]:
+    """The warping error of ``checkpoint`` with each of :data:`ORACLES`, on the fresh test videos."""
+    import torch
+
+    from vid2vid.models.io import load_generator
+    from vid2vid.quality import evaluate_generator, load_test_videos
+
+    cfg, G, step = load_generator(checkpoint)
+    videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, root))
+    results = {}
+    for name in ORACLES:
+        torch.manual_seed(0)
+        wrapper = oracle_generator(G, videos, name)
+        reports = []
+        for v in videos:
+            wrapper.video = v
+            r = evaluate_generator(wrapper, cfg, [v], dis=False)
+            r.pop("_outputs")
+            reports.append(r)
+        results[name] = {k: sum(r[k] for r in reports) / len(reports)
+                         for k in ("l1", "checkerboard", "real_checkerboard", "warping_error",
+                                   "real_warping_error", "flow_epe", "mask_visible")}
+    from vid2vid.data.folder import VideoFolderDataset
+
+    windows = VideoFolderDataset(ensure_eval_data(cfg, sequences, root), split="test", n_frames=G.n_prev + 1,
+                                 label_nc=cfg.data.label_nc, input_nc=cfg.data.input_nc,
+                                 use_instance=cfg.data.use_instance, load_flow=True,
+                                 load_size=(cfg.data.height, cfg.data.width), training=False)
+    G.eval()
+    real_epe, zero_epe = flow_errors(G, cfg, windows)
+    results["flow_from_real_frames"] = {"epe": real_epe, "zero_epe": zero_epe}
+    lines = [f"{checkpoint} (step {step}), {sequences} test videos of seed 1", "",
+             "| oracle | warping error / real | L1 | checkerboard / real frames' | flow EPE (px) "
+             "| mask on visible |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        if name not in ORACLES:
+            continue
+        lines.append(f"| {name} | {r['warping_error'] / r['real_warping_error']:.2f} | {r['l1']:.3f} | "
+                     f"{r['checkerboard'] / r['real_checkerboard']:.2f} | {r['flow_epe']:.2f} | "
+                     f"{r['mask_visible']:.2f} |")
+    lines.append(f"\nflow end-point error from the real previous frames (the last frame of every window of "
+                 f"{G.n_prev + 1}): {real_epe:.2f} px (zero flow {zero_epe:.2f})")
+    return "\n".join(lines), results
 
 
 def last_frame_flow(G, cfg, item: dict):
@@ -261,6 +353,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
     p.add_argument("--data-root", default="data", help="folder of the training datasets (one per motion)")
     p.add_argument("--evaluate", default=None, help="only evaluate this generator.pt and print the report")
+    p.add_argument("--oracle", default=None, metavar="GENERATOR",
+                   help="only print the warping error of GENERATOR with its flow / mask replaced by the "
+                        "ground truth (which head it comes from)")
     p.add_argument("--flow-probe", type=int, default=0, metavar="STEPS",
                    help="only run the flow probe (flow loss alone, real previous frames) for STEPS steps")
     p.add_argument("--warmup", type=int, default=0, metavar="UPDATES",
@@ -273,6 +368,10 @@ def main(argv=None) -> int:
     eval_at = Path(args.eval_root) if args.eval_root else None
     if args.pan:
         print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
+        return 0
+    if args.oracle:
+        table, _ = oracle_table(Path(args.oracle), args.eval_sequences, eval_at)
+        print(table)
         return 0
     if args.flow_probe or args.warmup:
         if args.warmup:

@@ -229,3 +229,34 @@ def test_per_frame_generator_sees_only_the_current_labels():
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="no previous frame to warp"):
         Generator(label_channels=5, n_prev=0, use_flow=True)
+
+
+def test_flow_context_starts_as_a_no_op_and_learns_a_uniform_flow():
+    """``model.flow_context``: the bottleneck's frame-mean added to the flow features. At
+    initialisation (zero weights, drawn after every other layer) the generator is the one without
+    it, number for number; its gradient moves the flow by the same amount at every pixel."""
+    kwargs = dict(label_channels=5, n_prev=2, ngf=8, n_downsample=1, n_blocks_enc=1, n_blocks_dec=1,
+                  use_fg_prior=False)
+    torch.manual_seed(0)
+    plain = Generator(**kwargs)
+    torch.manual_seed(0)
+    ctx = Generator(**kwargs, flow_context=True)
+    assert plain.scales[0].flow_context is None and ctx.scales[0].flow_context is not None
+    s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    a, b = plain(s, prev), ctx(s, prev)
+    torch.testing.assert_close(a.x, b.x)
+    torch.testing.assert_close(a.w, b.w)
+    # as after some training, the flow head no longer zero; then one step on "flow = +1 px
+    # everywhere in x" through the context alone
+    torch.nn.init.normal_(ctx.scales[0].flow_head.conv.weight, 0.0, 0.02)
+    with torch.no_grad():
+        b = ctx(s, prev)
+    opt = torch.optim.SGD(ctx.scales[0].flow_context.parameters(), lr=1e-3)
+    ((ctx(s, prev).w[:, 0] - 1) ** 2).mean().backward()
+    opt.step()
+    with torch.no_grad():
+        moved = ctx(s, prev).w - b.w
+    assert float(moved[:, 0].mean()) > 0
+    # the head's 7x7 convolution with reflection padding maps a per-channel offset to one offset
+    uniform = moved.mean((2, 3), keepdim=True).expand_as(moved)
+    torch.testing.assert_close(moved, uniform, rtol=0, atol=1e-3 * float(moved.abs().max()))

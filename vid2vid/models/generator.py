@@ -95,6 +95,9 @@ def _init_generator(module: nn.Module) -> None:
         if isinstance(mod, _Scale) and mod.flow_head is not None:
             nn.init.zeros_(mod.flow_head.conv.weight)
             nn.init.zeros_(mod.flow_head.conv.bias)
+        if isinstance(mod, CoarseGenerator) and mod.flow_context is not None:
+            nn.init.zeros_(mod.flow_context.weight)
+            nn.init.zeros_(mod.flow_context.bias)
 
 
 class _Scale(nn.Module):
@@ -131,7 +134,7 @@ class CoarseGenerator(_Scale):
 
     def __init__(self, label_in: int, prev_in: int, ngf: int, n_down: int, n_blocks_enc: int,
                  n_blocks_dec: int, use_flow: bool, use_fg: bool, fg_ngf: int, fg_n_blocks: int,
-                 norm: str, flow_scale: float, upsample: str = "resize"):
+                 norm: str, flow_scale: float, upsample: str = "resize", flow_context: bool = False):
         super().__init__()
         self.label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
         # no previous frames (n_prev = 0): the per-frame pix2pixHD baseline
@@ -145,12 +148,19 @@ class CoarseGenerator(_Scale):
         else:
             self.fg_encoder = self.fg_decoder = None
         self._make_heads(ngf, fg_ngf, use_flow, use_fg, flow_scale)
+        # model.flow_context: the bottleneck's mean over the frame, mapped to one offset per channel
+        # of the flow features (starts at zero). Instance norm removes each channel's mean over the
+        # frame, the form a uniform camera pan would take; this carries it past the norms. Built
+        # without drawing (skip_init) so that every other layer's initial weights stay the same.
+        self.flow_context = nn.utils.skip_init(nn.Conv2d, c, ngf, 1) if (use_flow and flow_context) else None
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         z = self.label_encoder(labels)  # [B, ngf * 2^n_down, h / 2^n_down, w / 2^n_down]
         if self.image_encoder is not None:
             z = z + self.image_encoder(prev)
         flow = self.flow_decoder(z) if self.flow_decoder is not None else None
+        if self.flow_context is not None:
+            flow = flow + self.flow_context(z.mean((2, 3), keepdim=True))
         fg = self.fg_decoder(self.fg_encoder(labels)) if self.fg_encoder is not None else None
         return Features(self.image_decoder(z), flow, fg)
 
@@ -241,6 +251,7 @@ class Generator(nn.Module):
         flow_scale: float = 20.0,
         foreground_ids: Sequence[int] = (),
         upsample: str = "resize",
+        flow_context: bool = False,
     ):
         super().__init__()
         if composition not in COMPOSITIONS:
@@ -258,7 +269,7 @@ class Generator(nn.Module):
         self.coarse_frozen = False
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
-            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample,
+            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context,
         )])
         for _ in range(1, n_scales):
             self.add_scale()
@@ -287,6 +298,7 @@ class Generator(nn.Module):
             fg_ngf=m.fg_ngf, fg_n_blocks=m.fg_n_blocks, n_scales=m.n_scales, n_blocks_local=m.n_blocks_local,
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
+            flow_context=m.flow_context,
         )
 
     def add_scale(self) -> Generator:

@@ -351,8 +351,10 @@ def test_malformed_keypoint_file_is_named(tmp_path):
 
 
 def test_face_crop_larger_than_the_frame_names_the_key(tmp_path):
-    with pytest.raises(ValueError, match=r"model\.face_crop=2\.5 gives face crops of 80 pixels"):
-        FaceDiscriminator.from_config(pose_cfg(tmp_path, **{"model.face_crop": 2.5}))
+    # frames taller than wide: a crop of the whole height does not fit across
+    cfg = pose_cfg(tmp_path, **{"model.face_crop": 1.0, "data.height": 64, "data.width": 32})
+    with pytest.raises(ValueError, match=r"model\.face_crop=1\.0 gives face crops of 64 pixels"):
+        FaceDiscriminator.from_config(cfg)
 
 
 def test_face_terms_without_face_boxes_say_what_is_missing(tmp_path):
@@ -361,3 +363,28 @@ def test_face_terms_without_face_boxes_say_what_is_missing(tmp_path):
     c.face_box = None
     with pytest.raises(ValueError, match=r"face boxes.*model\.use_face_D=false"):
         Objective(cfg)._face_losses(c, FaceDiscriminator.from_config(cfg))
+
+
+def test_the_data_check_reads_every_keypoint_file_and_names_a_bad_one(tmp_path):
+    """``check_dataset`` (the trainer's pre-flight check and ``python -m vid2vid check``) decodes the
+    ``_keypoints`` JSON files too, so a malformed one is found before training, not when a window
+    draws it."""
+    from vid2vid.data.check import check_dataset
+    from vid2vid.data.layout import DataError
+
+    root = write_pose_dataset(tmp_path / "pose", frames=4)
+    report = check_dataset(root, "train", label_nc=0, input_nc=3)
+    assert report.files["keypoints"] == 4
+    assert check_dataset(pose_dataset(root)).files["keypoints"] == 4
+    bad = root / "train_keypoints" / "s0" / "0002.json"
+    bad.write_text('{"people": [{"pose_keypoints_2d": [1, 2]}]}')
+    with pytest.raises(DataError, match=r"(?s)1 bad file.*0002\.json.*54 or 75.*sequence 's0', frame 2"):
+        check_dataset(root, "train", label_nc=0, input_nc=3)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 1.5, float("nan")])
+def test_a_face_crop_outside_the_frame_height_is_refused_by_the_config(bad):
+    from vid2vid.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.face_crop .* must lie in \(0, 1\]"):
+        get_preset("pose-512").override({"model.face_crop": bad})

@@ -93,3 +93,16 @@ def test_summary_applies_overrides_and_prints_a_table():
     assert rc == 0 and "411.34 M" in out and "foreground branch" in out
     rc, _, err = run_cli("summary", "--preset", "tiny", "model.ngff=3")
     assert rc == 2 and "did you mean 'model.ngf'" in err
+
+
+def test_summary_counts_the_face_discriminator_where_a_preset_has_one():
+    from vid2vid.config import get_preset
+    from vid2vid.models.discriminators import FaceDiscriminator
+
+    rc, out, _ = run_cli("summary", "--preset", "pose-512", "--json")
+    expected = sum(p.numel() for p in FaceDiscriminator.from_config(get_preset("pose-512")).parameters())
+    assert rc == 0 and json.loads(out)["D_face"] == expected > 0
+    rc, out, _ = run_cli("summary", "--preset", "pose-512")
+    assert rc == 0 and "D_face" in out and "128 x 128 crops around the face" in out
+    rc, out, _ = run_cli("summary", "--preset", "pose-256", "--json")
+    assert rc == 0 and json.loads(out)["D_face"] == 0

@@ -33,14 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def count_parameters(cfg: Any) -> dict[str, Any]:
-    """``{"G": int, "G_parts": {...}, "D_I": int, "D_V": [int per temporal scale]}`` for a config."""
+    """``{"G": int, "G_parts": {...}, "D_I": int, "D_V": [int per temporal scale], "D_face": int}`` for
+    a config (``D_face`` 0 without the face discriminator, ``model.use_face_D``)."""
     import torch
 
     from vid2vid.models import Generator, build_discriminators
+    from vid2vid.models.discriminators import FaceDiscriminator
 
     with torch.device("meta"):
         G = Generator.from_config(cfg)
         D_I, D_V = build_discriminators(cfg)
+        D_face = FaceDiscriminator.from_config(cfg) if cfg.model.use_face_D else None
     parts = G.parameter_counts()
     total = parts.pop("total")
     return {
@@ -49,6 +52,7 @@ def count_parameters(cfg: Any) -> dict[str, Any]:
         "G_parts": parts,
         "D_I": sum(p.numel() for p in D_I.parameters()),
         "D_V": [] if D_V is None else [sum(p.numel() for p in s.parameters()) for s in D_V.scales],
+        "D_face": 0 if D_face is None else sum(p.numel() for p in D_face.parameters()),
     }
 
 
@@ -81,4 +85,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"D_V {_m(sum(counts['D_V']))}  ({len(counts['D_V'])} temporal scales: {per})")
     else:
         print("D_V   (off: model.use_video_discriminator is false)")
+    if counts["D_face"]:
+        from vid2vid.models.discriminators import face_num_D
+
+        print(f"D_face {_m(counts['D_face'])}  ({face_num_D(m.num_D)} spatial scale(s) on "
+              f"{round(m.face_crop * h)} x {round(m.face_crop * h)} crops around the face)")
     return 0

@@ -125,4 +125,7 @@ def validate(cfg: Config) -> Config:
                           f"{t.n_frames_total}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must lie in [0, 1), got {t.ema_decay}")
+    if not (math.isfinite(m.face_crop) and 0.0 < m.face_crop <= 1.0):
+        raise ConfigError(f"model.face_crop (the face crop's side, a fraction of the frame height) must "
+                          f"lie in (0, 1], got {m.face_crop}")
     return cfg

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vid2vid.data.folder import VideoFolderDataset, read_source
+from vid2vid.data.folder import VideoFolderDataset, keypoints_dir, read_face_points, read_source
 from vid2vid.data.layout import DataError, kind_dir, read_flow, read_instance, read_mask, read_rgb
 
 __all__ = ["DatasetCheck", "check_dataset", "count_files"]
@@ -55,8 +55,12 @@ class DatasetCheck:
                 f"{self.files_per_second:.0f} files/s)")
 
 
-def _decode(kind: str, path: Path, label_nc: int, input_nc: int) -> tuple[int, int]:
-    """Decode one file with the reader training uses; its ``(H, W)``, or :class:`DataError`."""
+def _decode(kind: str, path: Path, label_nc: int, input_nc: int) -> tuple[int, int] | None:
+    """Decode one file with the reader training uses; its ``(H, W)`` (None for a keypoint file, which
+    has no size), or :class:`DataError`."""
+    if kind == "keypoints":
+        read_face_points(path)
+        return None
     if kind == "A":
         array = read_source(path, label_nc, input_nc)
     elif kind == "B":
@@ -70,7 +74,7 @@ def _decode(kind: str, path: Path, label_nc: int, input_nc: int) -> tuple[int, i
     return int(array.shape[0]), int(array.shape[1])
 
 
-def _safe_decode(job: tuple[str, Path, int, int]) -> tuple[int, int] | str:
+def _safe_decode(job: tuple[str, Path, int, int]) -> tuple[int, int] | None | str:
     try:
         return _decode(*job)
     except DataError as err:
@@ -82,7 +86,7 @@ def _safe_decode(job: tuple[str, Path, int, int]) -> tuple[int, int] | str:
 def count_files(ds: VideoFolderDataset) -> int:
     """The files :func:`check_dataset` would decode for ``ds`` (no file is opened)."""
     return sum(len(paths or ()) for seq in ds._all_sequences
-               for paths in (seq.a, seq.b, seq.inst, seq.flow, seq.occ))
+               for paths in (seq.a, seq.b, seq.inst, seq.flow, seq.occ, seq.keypoints))
 
 
 def check_dataset(
@@ -118,7 +122,8 @@ def check_dataset(
             everything, one error listing every bad file (``<file>: <reason> (sequence 'S',
             frame j)``): unreadable or truncated images, label ids ``>= label_nc``, JPEG label /
             instance maps, 16-bit frames holding 8-bit values, flows of the wrong shape or with
-            NaN / Inf, ``.npy`` input maps of another dtype, shape or channel count, sizes
+            NaN / Inf, ``.npy`` input maps of another dtype, shape or channel count, keypoint JSON
+            files not in OpenPose's format, sizes
             differing within a sequence or from the frame's A map.
     """
     start = time.perf_counter()
@@ -126,15 +131,18 @@ def check_dataset(
         ds = source
     else:
         present = {k: kind_dir(source, split, k).is_dir() for k in ("B", "inst", "flow", "occ")}
+        present["keypoints"] = keypoints_dir(source, split).is_dir()
         # n_frames=1: every sequence, however short, is checked (and none is skipped with a warning)
         ds = VideoFolderDataset(source, split, n_frames=1, label_nc=label_nc, input_nc=input_nc,
                                 use_instance=present["inst"], load_image=present["B"],
-                                load_flow=present["flow"], load_occlusion=present["occ"], training=False)
+                                load_flow=present["flow"], load_occlusion=present["occ"],
+                                load_keypoints=present["keypoints"], training=False)
     # every (sequence, frame, kind, path); flow / occlusion files belong to frames 1..n-1
     entries: list[tuple[str, int, str, Path]] = []
     for seq in ds._all_sequences:
         for kind, paths, first in (("A", seq.a, 0), ("B", seq.b, 0), ("inst", seq.inst, 0),
-                                   ("flow", seq.flow, 1), ("occ", seq.occ, 1)):
+                                   ("flow", seq.flow, 1), ("occ", seq.occ, 1),
+                                   ("keypoints", seq.keypoints, 0)):
             entries += [(seq.name, first + k, kind, p) for k, p in enumerate(paths or ())]
     jobs = [(kind, path, ds.label_nc, ds.input_nc) for _, _, kind, path in entries]
     workers = workers or min(8, os.cpu_count() or 1)
@@ -160,7 +168,7 @@ def check_dataset(
                            f"({size[0]}x{size[1]}) of the same sequence {where}")
     for (name, j, kind, path), result in zip(entries, results, strict=True):
         size = a_size.get((name, j))
-        if kind != "A" and not isinstance(result, str) and size is not None and result != size:
+        if kind != "A" and isinstance(result, tuple) and size is not None and result != size:
             bad.append(f"{path}: size {result[0]}x{result[1]} differs from its A map "
                        f"({size[0]}x{size[1]}) (sequence {name!r}, frame {j})")
     if bad:
@@ -168,7 +176,7 @@ def check_dataset(
         more = f"\n  ... and {len(bad) - max_listed} more" if len(bad) > max_listed else ""
         raise DataError(f"{ds.root} {ds.split}: {len(bad)} bad file(s) "
                         f"of {len(entries)} checked:\n  {listed}{more}")
-    counts = {k: sum(1 for e in entries if e[2] == k) for k in ("A", "B", "inst", "flow", "occ")}
+    counts = {k: sum(1 for e in entries if e[2] == k) for k in ("A", "B", "inst", "flow", "occ", "keypoints")}
     return DatasetCheck(root=ds.root, split=ds.split, sequences=len(ds._all_sequences),
                         frames=sum(len(s) for s in ds._all_sequences),
                         files={k: n for k, n in counts.items() if n},

@@ -237,3 +237,21 @@ def test_preview_errors_name_the_sequence_and_the_file(tmp_path):
     layout.write_flow(tmp_path / "train_flow" / "seq_a" / "0002.npy", np.zeros((8, 8, 2), np.float32))
     with pytest.raises(layout.DataError, match=r"0002\.npy: size \(8, 8\) differs from \(16, 20\)"):
         list(preview.preview_frames(tmp_path, "train", "seq_a"))
+
+
+@pytest.mark.parametrize("channels", [15, 3])
+def test_preview_shows_npy_input_maps(tmp_path, channels):
+    """Multi-channel ``.npy`` A maps (face-512's 15 channels, ``prepare``): the first channel in
+    grey, or the map itself when it has 3 channels."""
+    _fabricate(tmp_path, with_flow=False, with_occ=False)
+    rng = np.random.default_rng(0)
+    maps = {}
+    for png in sorted((tmp_path / "train_A" / "seq_a").glob("*.png")):
+        maps[png.stem] = rng.integers(0, 256, (16, 20, channels), dtype=np.uint8)
+        png.unlink()
+        np.save(png.with_suffix(".npy"), maps[png.stem])
+    frames = list(preview.preview_frames(tmp_path, "train", "seq_a"))
+    assert len(frames) == len(maps) == 3
+    for frame, a in zip(frames, maps.values(), strict=True):
+        want = a if channels == 3 else np.repeat(a[..., :1], 3, axis=-1)
+        np.testing.assert_array_equal(frame[:, :20], want)

@@ -21,11 +21,13 @@ import numpy as np
 
 from vid2vid.commands.generate import fps_value, frame_count
 from vid2vid.data.layout import (
+    SOURCE_EXTENSIONS,
     DataError,
     kind_dir,
     list_frames,
     list_sequences,
     read_flow,
+    read_input_map,
     read_label,
     read_mask,
     read_rgb,
@@ -56,7 +58,7 @@ def preview_frames(root: str | Path, split: str, sequence: str,
                    max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield the side-by-side panels ``uint8 [H, W_total, 3]`` of one sequence, frame by frame."""
     root = Path(root)
-    labels = _stems(kind_dir(root, split, "A") / sequence)
+    labels = _stems(kind_dir(root, split, "A") / sequence, SOURCE_EXTENSIONS)
     images = _stems(kind_dir(root, split, "B") / sequence)
     flows = _stems(kind_dir(root, split, "flow") / sequence, (".npy",))
     occlusions = _stems(kind_dir(root, split, "occ") / sequence)
@@ -111,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _show_a(path: Path) -> np.ndarray:
     """An A file as a picture: id maps in the label palette; JPEG files, which can only hold
-    continuous maps such as edges (id maps must be lossless), in grey."""
+    continuous maps such as edges (id maps must be lossless), in grey; ``.npy`` maps of C channels
+    as RGB when C = 3, else their first channel in grey (face maps: the edge map)."""
+    if path.suffix.lower() == ".npy":
+        array = read_input_map(path)
+        return array if array.shape[-1] == 3 else np.repeat(array[..., :1], 3, axis=-1)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         return np.repeat(read_label(path, ids=False)[..., None], 3, axis=-1)
     return label_to_color(read_label(path))

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vid2vid.commands import positive_int
+from vid2vid.commands import non_negative_float, positive_int
 from vid2vid.commands.generate import fps_value
 
 # kind: (default preset, one-line help)
@@ -44,16 +44,6 @@ def _fraction(text: str) -> float:
         value = math.nan
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
@@ -96,16 +86,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(kind, help=help_text, description=help_text)
         _common(p, kind)
         if kind in ("edges", "face"):
-            p.add_argument("--canny-low", type=_threshold, default=100.0,
+            p.add_argument("--canny-low", type=non_negative_float, default=100.0,
                            help="Canny lower hysteresis threshold (default 100)")
-            p.add_argument("--canny-high", type=_threshold, default=200.0,
+            p.add_argument("--canny-high", type=non_negative_float, default=200.0,
                            help="Canny upper hysteresis threshold (default 200)")
         if kind == "face":
-            p.add_argument("--face-scale", type=_threshold, default=2.0,
+            p.add_argument("--face-scale", type=non_negative_float, default=2.0,
                            help="crop height in units of the landmarks' extent (default 2: face and hair)")
-            p.add_argument("--smooth", type=_threshold, default=1.0,
+            p.add_argument("--smooth", type=non_negative_float, default=1.0,
                            help="Gaussian sigma in frames smoothing the landmarks over time (default 1)")
-            p.add_argument("--box-smooth", type=_threshold, default=5.0,
+            p.add_argument("--box-smooth", type=non_negative_float, default=5.0,
                            help="Gaussian sigma in frames smoothing the crop box over time (default 5)")
         if kind == "pose":
             p.add_argument("--keypoints", nargs="+", metavar="DIR",
@@ -119,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="Keypoint R-CNN: the most people kept per frame (default 10)")
             p.add_argument("--densepose", nargs="+", metavar="DIR",
                            help="DensePose IUV image folders, one per --video: 3 more input channels")
-            p.add_argument("--min-confidence", type=_threshold, default=0.05,
+            p.add_argument("--min-confidence", type=non_negative_float, default=0.05,
                            help="keypoints at or below this confidence are not drawn (default 0.05)")
         if kind == "segmentation":
             p.add_argument("--labels", nargs="+", metavar="DIR",

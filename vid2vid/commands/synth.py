@@ -9,19 +9,9 @@ writes ``train_{A,B,inst,flow,occ}`` and ``test_...`` in the official folder lay
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-
-def motion_factor(text: str) -> float:
-    """argparse type of ``--motion``: a finite number >= 0 (NaN would fail deep in the renderer)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+from vid2vid.commands import non_negative_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     parser.add_argument("--objects", type=int, default=None,
                         help="cars + people per sequence (default 6): the foreground density")
-    parser.add_argument("--motion", type=motion_factor, default=1.0,
+    parser.add_argument("--motion", type=non_negative_float, default=1.0,
                         help="multiply the camera and car speeds (default 1; the synthetic preset uses 4)")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

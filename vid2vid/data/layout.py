@@ -177,6 +177,17 @@ def read_instance(path: str | os.PathLike) -> np.ndarray:
     return img.astype(np.int32)
 
 
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    """The array of a ``.npy`` file (no pickles); a missing or damaged file is a :class:`DataError`
+    naming it as ``what``."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as err:  # numpy raises several types for damaged files
+        raise DataError(f"{path}: unreadable {what} ({err})") from err
+
+
 def read_flow(path: str | os.PathLike) -> np.ndarray:
     """A backward flow ``float32 [H, W, 2]`` (dx, dy in pixels, t -> t-1), every value finite.
 
@@ -184,12 +195,7 @@ def read_flow(path: str | os.PathLike) -> np.ndarray:
     would reach the flow loss and ``grid_sample`` and turn training to NaN (or crash it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: flow file not found")
-    try:
-        flow = np.load(path, allow_pickle=False)
-    except Exception as err:  # numpy raises several types for damaged files
-        raise DataError(f"{path}: unreadable flow file ({err})") from err
+    flow = _load_npy(path, "flow file")
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise DataError(f"{path}: expected flow of shape [H, W, 2], found {flow.shape}")
     if flow.dtype.kind not in "fiu":
@@ -214,12 +220,7 @@ def read_input_map(path: str | os.PathLike) -> np.ndarray:
     Another dtype or number of dimensions raises :class:`DataError` naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: input map file not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except Exception as err:  # numpy raises several types for damaged files
-        raise DataError(f"{path}: unreadable .npy input map ({err})") from err
+    array = _load_npy(path, ".npy input map")
     if array.ndim != 3 or min(array.shape) < 1:
         raise DataError(f"{path}: expected an input map of shape [H, W, C], found {array.shape}")
     if array.dtype != np.uint8:

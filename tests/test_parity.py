@@ -1,4 +1,4 @@
-"""Parity with the reference architecture: parameter counts at cityscapes-512 (PAPER.md section 3).
+"""Parity with the reference architecture: parameter counts at cityscapes-512 (NVIDIA/vid2vid's networks).
 
 The reference figures were measured by instantiating the official code (108 label channels, 6
 previous-frame channels, ngf 128, 3 downsamplings, 9 blocks, foreground branch, batch norm).

@@ -1,7 +1,7 @@
 """``python -m vid2vid summary --preset NAME [--json] [section.key=value ...]``: parameter counts.
 
-Prints the generator's parameters in total and per part (the reference's breakdown, PAPER.md
-section 3), D_I, and D_V per temporal scale. The networks are built on the ``meta`` device: no
+Prints the generator's parameters in total and per part (the reference code's breakdown),
+D_I, and D_V per temporal scale. The networks are built on the ``meta`` device: no
 memory is allocated and no weights are initialised, so even the 2048 models count instantly.
 """
 

@@ -7,7 +7,7 @@ A :class:`Config` has four sections, each a dataclass with a one-line comment pe
     loss    the GAN form and the weights of every term       (``cfg.loss.lambda_flow``)
     train   optimiser, epochs, curricula, precision, seeds   (``cfg.train.lr``)
 
-The defaults are the reference recipe for Cityscapes at 512 x 256 (PAPER.md section 3). Named
+The defaults are the reference recipe for Cityscapes at 512 x 256 (NVIDIA/vid2vid's training options). Named
 presets (``get_preset("tiny")``, ``PRESETS``) change what their recipe changes. Settings are
 changed with dotted overrides that are checked against the field types::
 

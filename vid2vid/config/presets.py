@@ -28,7 +28,7 @@ def _cityscapes_512() -> Config:
 
 
 def _cityscapes_1024() -> Config:
-    """Second stage: a finer scale on top of the trained 512 model (PAPER.md section 3): 2 spatial
+    """Second stage: a finer scale on top of the trained 512 model (the reference code's recipe): 2 spatial
     scales, num_D 3, lr 1e-4, 4 frames doubling every 2 epochs, the coarse scale frozen 10 epochs."""
     c = _cityscapes_512()
     c.preset = "cityscapes-1024"

@@ -5,7 +5,7 @@
     loss    the GAN form and the weights of every term       (``cfg.loss.lambda_flow``)
     train   optimiser, epochs, curricula, precision, seeds   (``cfg.train.lr``)
 
-The defaults are the reference recipe for Cityscapes at 512 x 256 (PAPER.md section 3). What
+The defaults are the reference recipe for Cityscapes at 512 x 256 (NVIDIA/vid2vid's training options). What
 :class:`Config` does with the fields lives beside it: YAML and overrides in
 :mod:`vid2vid.config.coerce`, the range and combination checks in :mod:`vid2vid.config.validate`,
 the named recipes in :mod:`vid2vid.config.presets`.
@@ -74,7 +74,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The generator G (PAPER.md sections 1 and 3) and the discriminators D_I, D_V (section 2)."""
+    """The generator G and the discriminators D_I, D_V (the paper's Section 3; the reference code's sizes)."""
 
     # generator G
     n_prev: int = 2  # L: previous frames G sees (Markov order), L + 1 label maps; 0 = per-frame
@@ -107,7 +107,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The objective (PAPER.md section 2) and the reference weights (section 3)."""
+    """The objective (the paper's Section 3) and the reference code's weights."""
 
     gan_mode: Literal["lsgan", "hinge", "vanilla"] = "lsgan"  # GAN loss form (the reference: always LSGAN)
     lambda_feat: float = 10.0  # discriminator feature matching
@@ -123,7 +123,7 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation and the temporal / spatial curricula (PAPER.md section 3)."""
+    """Optimisation and the temporal / spatial curricula (the reference code's recipe)."""
 
     lr: float = 2e-4  # Adam learning rate of G and D
     beta1: float = 0.5  # Adam beta1

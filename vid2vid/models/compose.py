@@ -1,4 +1,4 @@
-"""The composition of a frame from its parts (PAPER.md section 1), as pure functions.
+"""The composition of a frame from its parts (the paper's Section 3), as pure functions.
 
 The paper's equation (section 3, the sequential generator with the foreground-background prior)::
 

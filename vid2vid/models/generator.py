@@ -1,4 +1,4 @@
-"""The sequential generator F of vid2vid (PAPER.md sections 1 and 3).
+"""The sequential generator F of vid2vid (the paper's Section 3 and the reference code).
 
 Markov assumption with ``L = n_prev`` (2 in the paper)::
 
@@ -33,7 +33,7 @@ omitted and the generator has ``foreground_ids``, it is computed from the one-ho
 (:func:`vid2vid.models.compose.background_mask_from_onehot`); :func:`background_mask` computes it
 from label ids.
 
-Ablations (PAPER.md section 5, Table 2): ``use_flow=False`` removes W and M (no flow decoder, no flow
+Ablations (the paper's Table 2): ``use_flow=False`` removes W and M (no flow decoder, no flow
 or mask heads; ``x~ = h~``, the previous frames still enter through the image encoder);
 ``use_fg_prior=False`` removes H_F (a single hallucination, every pixel treated as background).
 """
@@ -127,7 +127,7 @@ class _Scale(nn.Module):
 
 
 class CoarseGenerator(_Scale):
-    """Scale 0: the full encoder-decoder network (reference architecture, PAPER.md section 3).
+    """Scale 0: the full encoder-decoder network (the reference code's architecture).
 
     Inputs: stacked labels ``[B, (L+1) * C_s, h, w]`` and stacked previous frames ``[B, L * 3, h, w]``.
     """
@@ -368,7 +368,7 @@ class Generator(nn.Module):
         return self
 
     def parameter_counts(self) -> dict[str, Any]:
-        """Parameters per part (the reference's breakdown, PAPER.md section 3): ``fg_branch`` (with
+        """Parameters per part (the reference code's breakdown): ``fg_branch`` (with
         its head), ``label_encoder``, ``image_encoder``, ``image_res``, ``flow_res``, ``image_up``,
         ``flow_up``, ``heads`` (image, flow, mask) of scale 0; ``local_enhancers``, one total per
         finer scale; ``total``."""

@@ -1,4 +1,4 @@
-"""The full vid2vid objective on one chunk of generated frames (PAPER.md section 2):
+"""The full vid2vid objective on one chunk of generated frames (the paper's Section 3):
 
     min_F ( max_{D_I} L_I + max_{D_V} L_V ) + lambda_W L_W
 

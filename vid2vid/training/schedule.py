@@ -1,4 +1,4 @@
-"""Schedules of the vid2vid training recipe (PAPER.md section 3), as pure functions of the epoch.
+"""Schedules of the vid2vid training recipe (the reference code's recipe), as pure functions of the epoch.
 
 - Learning rate: constant for ``niter`` epochs, then linear decay to zero over ``niter_decay``.
 - Temporal curriculum: the number of frames per training sequence doubles every ``niter_step``

@@ -1,6 +1,6 @@
 """The vid2vid training loop with Accelerate: one CPU process to many GPUs, same code.
 
-Shape of a step (one batch of training windows ``[B, T, ...]``), PAPER.md section 3:
+Shape of a step (one batch of training windows ``[B, T, ...]``), as in the reference code:
 
 - frames are generated in order, each output fed back as a previous frame of the next;
 - truncated back-propagation: the window is cut into chunks of ``train.chunk_length`` frames;

@@ -14,8 +14,12 @@ sequences are not part of it). Metrics (``vid2vid.metrics``), every one printed 
   on pixels visible in both frames: does the output move like the real video;
 - **L1 / PSNR** to the real frames (the appearance is random per sequence, so these mostly measure
   colour and layout), and the **foreground error** (L1 inside the ground-truth foreground mask);
-- the paper's numbers beside ours (Cityscapes, I3D / ResNeXt FID and human preference), and the
-  human-preference column "not run": the A/B clips for a study are written to ``<results>/ab_clips``.
+- the paper's numbers beside ours (Cityscapes, I3D / ResNeXt FID and human preference);
+- our human preference, from a study database (``--preference-db``, ``python -m vid2vid study``),
+  else "not run". The clips for the study are written to ``<results>/ab_clips``, a study folder that
+  ``python -m vid2vid study serve --clips <results>/ab_clips --db study.sqlite`` serves: every
+  model's video of the first 4 test sequences, short (the first half of the frames) and long (all),
+  vid2vid against each other model, and 2 attention checks.
 """
 
 from __future__ import annotations
@@ -117,14 +121,33 @@ def _fmt(x: float, digits: int = 4) -> str:
     return "nan" if x != x else f"{x:.{digits}g}"
 
 
-def write_tables(results: dict, settings: dict, out: Path) -> str:
+def write_tables(results: dict, settings: dict, out: Path, preference_db: str | Path | None = None) -> str:
+    """Tables 1-2 as Markdown to ``<out>/tables.md``; the preference columns from the study database
+    ``preference_db`` (vid2vid against each other model, per setting), else "not run"."""
+    from vid2vid.study.report import markdown_table, preference_cell, study_report
+
     cols = ("video FID (synthetic 3D CNN) | per-frame FID | warping error | L1 | PSNR (dB) | "
             "foreground L1")
+    study = study_report(preference_db) if preference_db is not None else None
+    study_settings = " / ".join(study.settings) if study is not None else "short / long"
 
-    def row(name: str, label: str, paper: str) -> str:
+    def ours(name: str) -> str:
+        return "-" if name == "vid2vid" else preference_cell(study, "vid2vid", name)
+
+    def row(name: str, label: str, *paper: str) -> str:
         r = results[name]
         return (f"| {label} | {_fmt(r['video_fid'])} | {_fmt(r['frame_fid'])} | {_fmt(r['warping_error'])} | "
-                f"{_fmt(r['l1'])} | {_fmt(r['psnr'])} | {_fmt(r['fg_error'])} | {paper} |")
+                f"{_fmt(r['l1'])} | {_fmt(r['psnr'])} | {_fmt(r['fg_error'])} | {' | '.join(paper)} | "
+                f"{ours(name)} |")
+
+    if study is None:
+        preference = ["Our human preference: not run. The clips for a study are in `ab_clips/`: "
+                      "`python -m vid2vid study serve --clips ab_clips --db study.sqlite`, then "
+                      "`python reproduce/tables.py --stage tables --preference-db study.sqlite` fills the "
+                      "preference columns."]
+    else:
+        preference = [f"Our human preference (`python -m vid2vid study report --db {preference_db}`), "
+                      "vid2vid against each model, per setting:", "", markdown_table(study)]
 
     real = results["real video"]
     lines = [
@@ -144,21 +167,21 @@ def write_tables(results: dict, settings: dict, out: Path) -> str:
         "",
         "## Table 1: vid2vid against the baselines",
         "",
-        f"| method | {cols} | paper (Cityscapes): FID I3D / ResNeXt |",
-        "|---|---|---|---|---|---|---|---|",
-        *[row(n, n, PAPER_T1[n]) for n in TABLE1],
-        "",
-        "Human preference for vid2vid (paper, short / long sequences): vs pix2pixHD "
-        f"{PAPER_T1_HPS['pix2pixHD']}, vs COVST {PAPER_T1_HPS['COVST']}. Ours: not run (the A/B clips "
-        "for a study are in `ab_clips/`).",
+        f"| method | {cols} | paper (Cityscapes): FID I3D / ResNeXt | paper: preference for vid2vid "
+        f"(short / long) | ours: preference for vid2vid ({study_settings}) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[row(n, n, PAPER_T1[n], PAPER_T1_HPS[n]) for n in TABLE1],
         "",
         "## Table 2: ablations",
         "",
-        f"| method | {cols} | paper: preference for the full model |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | {cols} | paper: preference for the full model | ours: preference for the full model "
+        f"({study_settings}) |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[row(n, LABELS.get(n, n), PAPER_T2_HPS[n]) for n in TABLE2],
         "",
-        "Ours: human preference not run.",
+        "Preference: the fraction of answers that chose vid2vid's video in a two-alternative forced choice "
+        "[95% Wilson interval].",
+        *preference,
         "",
     ]
     text = "\n".join(lines)
@@ -166,13 +189,39 @@ def write_tables(results: dict, settings: dict, out: Path) -> str:
     return text
 
 
+def write_ab_clips(fakes: dict[str, list[torch.Tensor]], videos: list[dict], out: Path,
+                   n_videos: int = 4) -> Path:
+    """The study folder ``<out>/ab_clips`` (``python -m vid2vid study serve`` reads it): every model's
+    video of the first ``n_videos`` test sequences, short (the first half of the frames) and long
+    (all), vid2vid against each other model, and 2 attention checks. Returns its manifest."""
+    from vid2vid.study import write_study
+
+    frames = int(videos[0]["real"].shape[0])
+    methods = dict.fromkeys(["vid2vid", *TABLE1, *TABLE2])
+    return write_study({m: fakes[m][:n_videos] for m in methods}, out / "ab_clips",
+                       sequences=[v["name"] for v in videos[:n_videos]],
+                       settings={"short": max(2, frames // 2), "long": None}, reference="vid2vid", checks=2,
+                       seed=0)
+
+
+def rewrite_tables(out: Path, preference_db: str | Path | None = None) -> str:
+    """``<out>/tables.md`` again from ``results.json`` and ``settings.json`` (no evaluation), e.g.
+    with the preference columns of a study that has run since."""
+    files = [out / "results.json", out / "settings.json"]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: not found; `python reproduce/tables.py --stage evaluate` "
+                                    "writes it")
+    results, settings = (json.loads(f.read_text()) for f in files)
+    return write_tables(results, settings, out, preference_db)
+
+
 def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = "data/synthetic_eval",
                  eval_sequences: int = 16, feature_net: str = "reproduce/results/synthetic/feature_net.pt",
-                 command: str | None = None) -> dict:
+                 command: str | None = None, preference_db: str | Path | None = None) -> dict:
     from vid2vid.config import Config
     from vid2vid.machine import describe_machine
     from vid2vid.metrics.features import StaticClipImageFeatures, get_feature_extractor
-    from vid2vid.metrics.preference import make_ab_clips
 
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -193,9 +242,7 @@ def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = "
         fakes[name] = generate(name, runs, videos, overrides)
         results[name] = measure(fakes[name], videos, video_features, frame_features)
         print(json.dumps({name: results[name]}), flush=True)
-    for other in ("pix2pixHD", "COVST", "no-fg-prior", "no-video-D", "no-flow"):
-        make_ab_clips(fakes["vid2vid"][:4], fakes[other][:4], out / "ab_clips" / f"vid2vid_vs_{other}",
-                      seed=0, names=("vid2vid", other))
+    write_ab_clips(fakes, videos, out)
     train_seconds = {}
     for name in dict.fromkeys(TABLE1 + TABLE2):
         done = runs / ("pix2pixHD" if name == "COVST" else name) / "done"
@@ -217,7 +264,7 @@ def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = "
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "settings.json").write_text(json.dumps(settings, indent=2))
-    print(write_tables(results, settings, out))
+    print(write_tables(results, settings, out, preference_db))
     return results
 
 
@@ -229,10 +276,14 @@ def main(argv=None) -> int:
     p.add_argument("--eval-sequences", type=int, default=16)
     p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net.pt",
                    help="weights of the synthetic-domain feature network; 'none' = untrained (smoke tests)")
+    p.add_argument("--preference-db", default=None,
+                   help="study database (python -m vid2vid study serve) whose answers fill the preference "
+                        "columns")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     evaluate_all(Path(args.runs), Path(args.results), args.overrides, args.eval_root, args.eval_sequences,
-                 args.feature_net, command="python " + " ".join(["reproduce/evaluate.py", *sys.argv[1:]]))
+                 args.feature_net, command="python " + " ".join(["reproduce/evaluate.py", *sys.argv[1:]]),
+                 preference_db=args.preference_db)
     return 0
 
 

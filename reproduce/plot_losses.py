@@ -1,5 +1,6 @@
-"""Plot a run's loss curves from ``<run>/log.jsonl``.
+"""Plot a run's loss curves from ``<run>/log.jsonl`` (by default into ``<run>/loss_curves.png``).
 
+    python reproduce/plot_losses.py --run runs/synthetic          # writes runs/synthetic/loss_curves.png
     python reproduce/plot_losses.py --run runs/synthetic --out reproduce/results/synthetic/loss_curves.png
 """
 
@@ -34,10 +35,11 @@ def smooth(values: list[float], k: int) -> list[float]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--run", required=True, help="run folder holding log.jsonl (e.g. runs/synthetic)")
+    p.add_argument("--out", default=None, help="PNG to write (default: <run>/loss_curves.png)")
     p.add_argument("--smooth", type=int, default=5, help="moving-average window (log entries)")
     args = p.parse_args(argv)
+    args.out = args.out or str(Path(args.run) / "loss_curves.png")
     rows = [json.loads(line) for line in (Path(args.run) / "log.jsonl").read_text().splitlines() if line]
     if not rows:
         raise SystemExit(f"{args.run}/log.jsonl: no log entries")

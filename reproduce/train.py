@@ -153,6 +153,8 @@ def train(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite, max_steps=args.max_steps,
                       check_data=args.check_data,
                       log_with=None if args.no_tensorboard else "tensorboard")
+    if trainer.acc.is_main_process:
+        print(trainer.banner(), flush=True)
     trainer.fit(sample_fn=write_samples)
     if trainer.acc.is_main_process:
         print(f"done: step {trainer.step}; generator at {out / 'generator.pt'}")

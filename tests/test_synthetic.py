@@ -222,7 +222,8 @@ def test_synth_command_writes_the_layout(tmp_path, capsys):
         assert layout.read_rgb(out / f"{split}_B" / "seq_0000" / "00002.png").shape == (32, 64, 3)
     assert json.loads((out / "synthetic.json").read_text())["config"]["objects"] == 2
     assert main(args) == 1  # refuses to write over it ...
-    assert "not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--overwrite" in err  # naming the command-line flag that would
     assert main(args + ["--overwrite"]) == 0  # ... unless asked
     assert main(args + ["--overwrite", "--motion", "4"]) == 0  # the synthetic preset's faster videos
     config = json.loads((out / "synthetic.json").read_text())["config"]

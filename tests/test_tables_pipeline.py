@@ -1,7 +1,6 @@
 """The Tables 1-2 pipeline end to end at tiny scale: six models trained (five) or derived (COVST),
 evaluated on the same test videos with the same metrics, tables written."""
 
-import csv
 import json
 import math
 import subprocess
@@ -142,12 +141,15 @@ def test_tables_pipeline_trains_evaluates_and_writes_both_tables(tmp_path):
 
     assert settings["test_videos"] == 2 and settings["frames"] == 10 and settings["frame_size"] == "32x64"
     assert settings["models"] == {n: str(runs / n / "generator.pt") for n in TRAINED}
-    # the A/B clips for a preference study: vid2vid against every other model, both sides named
-    for other in MODELS:
-        if other == "vid2vid":
-            continue
-        folder = results_dir / "ab_clips" / f"vid2vid_vs_{other}"
-        with open(folder / "key.csv") as f:
-            key = list(csv.DictReader(f))
-        assert len(key) == 2 and all({row["left"], row["right"]} == {"vid2vid", other} for row in key), other
-        assert all((folder / row["file"]).stat().st_size > 0 for row in key), other
+    # the clips of a preference study: a study folder `python -m vid2vid study serve` reads, with every
+    # model's video of each test sequence, short and long, vid2vid against each other model
+    from vid2vid.study import read_manifest
+
+    manifest = read_manifest(results_dir / "ab_clips")
+    assert manifest.reference == "vid2vid" and sorted(manifest.methods) == sorted(MODELS)
+    assert {(p.a.method, p.b.method) for p in manifest.pairs() if not p.check} == \
+        {("vid2vid", m) for m in MODELS if m != "vid2vid"}
+    assert {c.setting for c in manifest.clips} == {"short", "long"}
+    assert sum(c.check for c in manifest.clips) == 2
+    assert len({c.sequence for c in manifest.clips}) == 2  # the two evaluation sequences
+    assert all(manifest.path(c).stat().st_size > 0 for c in manifest.clips)

@@ -47,6 +47,74 @@ def test_tiny_run_writes_checkpoint_generator_log_and_samples(tiny_data, tmp_pat
     assert step == 3 and cfg.preset == "tiny"
 
 
+def test_banner_names_preset_device_processes_threads_precision_steps_data_and_output(tiny_data, tmp_path):
+    trainer = Trainer(tiny_cfg(tiny_data), tmp_path / "run", log_with=None)
+    banner = trainer.banner()
+    steps = trainer.planned_steps()
+    assert steps == 2 * 2  # 1 + 1 epochs of the 2 training videos
+    for fact in ("preset tiny", "cpu", "1 process,", f"{torch.get_num_threads()} thread", "precision fp32",
+                 f"{steps} steps", f"{trainer.planned_frames(0, steps)} frames", str(tiny_data),
+                 "2 training sequences", "windows of 4 -> 8 frames", str(tmp_path / "run")):
+        assert fact in banner, (fact, banner)
+
+
+def _recording_bars(monkeypatch) -> list:
+    """Replace tqdm.tqdm, which the trainer imports when it trains, by a subclass that keeps its bars."""
+    import tqdm
+
+    bars = []
+
+    class Recording(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    return bars
+
+
+@pytest.mark.parametrize("budget", [{}, {"train.total_steps": 6}])
+def test_progress_bar_counts_the_frames_of_the_growing_windows(tiny_data, tmp_path, monkeypatch, budget):
+    """Epochs of 2 steps, or a budget of 6 steps in two halves: windows of 4 frames, then of 8. A step of
+    8-frame windows advances the bar twice as far as one of 4, so its estimate of the time left holds."""
+    bars = _recording_bars(monkeypatch)
+    trainer = Trainer(tiny_cfg(tiny_data, **budget), tmp_path, log_with=None)
+    steps = trainer.planned_steps()
+    windows = [trainer.window_length_at(s) for s in range(steps)]
+    assert windows == ([4, 4, 8, 8] if not budget else [4, 4, 4, 8, 8, 8])
+    trainer.fit()
+    bar = next(b for b in bars if b.desc == "train")
+    assert bar.unit == "frame" and bar.total == sum(windows) == trainer.planned_frames(0, steps)
+    assert bar.n == bar.total  # the windows trained were the planned ones
+    assert bar.postfix.startswith(f"step={steps}/{steps}, T=8")
+
+
+def test_progress_bar_of_a_resumed_run_starts_at_the_frames_done(tiny_data, tmp_path, monkeypatch):
+    cfg = tiny_cfg(tiny_data, **{"train.checkpoint_every": 3})
+    Trainer(cfg, tmp_path, max_steps=3, log_with=None).fit()
+    bars = _recording_bars(monkeypatch)
+    resumed = Trainer(cfg, tmp_path, resume=True, log_with=None)
+    resumed.fit()
+    bar = next(b for b in bars if b.desc == "train")
+    assert resumed.step == 4
+    assert (bar.initial, bar.n, bar.total) == (4 + 4 + 8, 4 + 4 + 8 + 8, 4 + 4 + 8 + 8)
+
+
+def test_samples_are_written_after_the_first_step_every_n_steps_and_once_at_the_end(tiny_data, tmp_path):
+    sampled = []
+    trainer = Trainer(tiny_cfg(tiny_data, **{"train.sample_every": 2}), tmp_path, max_steps=4, log_with=None)
+    trainer.fit(sample_fn=lambda t: sampled.append(t.step))
+    assert sampled == [1, 2, 4]
+    sampled.clear()
+    trainer = Trainer(tiny_cfg(tiny_data), tmp_path / "b", max_steps=2, log_with=None)  # sample_every 0
+    trainer.fit(sample_fn=lambda t: sampled.append(t.step))
+    assert sampled == [2]
+
+
+def test_synthetic_preset_samples_early_and_every_40_steps():
+    assert get_preset("synthetic").train.sample_every == 40
+
+
 def test_training_moves_the_generator_and_discriminators(tiny_data, tmp_path):
     trainer = Trainer(tiny_cfg(tiny_data), tmp_path, max_steps=2, log_with=None)
     G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}

@@ -12,8 +12,10 @@ from vid2vid.commands import preview
 from vid2vid.data import layout
 from vid2vid.data.labels import LABEL_ID, label_palette
 from vid2vid.video import (
+    CAPTION_ROWS,
     VideoWriter,
     animate,
+    caption,
     label_to_color,
     mask_to_gray,
     side_by_side,
@@ -137,6 +139,50 @@ def test_side_by_side_and_colour_helpers():
         side_by_side(rgb, np.zeros((3, 3, 3), np.uint8))
 
 
+@pytest.mark.parametrize("background", [0, 128, 255])
+def test_caption_writes_white_text_on_a_dark_band_in_the_top_left_corner_only(background):
+    panel = np.full((64, 128, 3), background, np.uint8)
+    out = caption(panel, "generated")
+    assert out.shape == panel.shape and out.dtype == np.uint8
+    assert (panel == background).all()  # the input is left as it was
+    changed = (out != panel).any(axis=-1)
+    rows, cols = np.nonzero(changed)
+    assert rows.max() < CAPTION_ROWS and cols.max() < 6 * len("generated") + 3  # 6 px per letter
+    band = out[:CAPTION_ROWS, :6 * len("generated")]
+    letters = (band == 255).all(axis=-1)
+    assert 40 < letters.sum() < 0.6 * letters.size  # letters, not a filled box
+    # the band under the letters is at most a third of the background: legible on white too
+    assert (band[~letters] <= background // 3 + 1).all()
+    np.testing.assert_array_equal(out[CAPTION_ROWS:], panel[CAPTION_ROWS:])
+    np.testing.assert_array_equal(caption(panel, ""), panel)
+
+
+def test_captions_differ_by_their_text():
+    panel = np.full((64, 128, 3), 100, np.uint8)
+    assert not np.array_equal(caption(panel, "real"), caption(panel, "labels"))
+
+
+def test_side_by_side_captions_each_panel_and_keeps_the_frame_size():
+    rng = np.random.default_rng(0)
+    panels = [rng.integers(0, 256, (64, 128, 3), dtype=np.uint8) for _ in range(3)]
+    names = ["labels", "generated", "real"]
+    plain = side_by_side(*panels, gap=2)
+    captioned = side_by_side(*panels, gap=2, captions=names)
+    assert captioned.shape == plain.shape == (64, 3 * 128 + 2 * 2, 3)
+    for i, name in enumerate(names):
+        x = i * (128 + 2)
+        np.testing.assert_array_equal(captioned[:, x:x + 128], caption(panels[i], name))
+        assert (captioned[:CAPTION_ROWS, x:x + 128] != plain[:CAPTION_ROWS, x:x + 128]).any()
+    np.testing.assert_array_equal(captioned[CAPTION_ROWS:], plain[CAPTION_ROWS:])
+    with pytest.raises(ValueError, match="2 captions for 3 panels"):
+        side_by_side(*panels, captions=names[:2])
+
+
+def test_side_by_side_leaves_panels_under_32_rows_uncaptioned():
+    panels = [np.full((31, 40, 3), 90, np.uint8)] * 2
+    np.testing.assert_array_equal(side_by_side(*panels, captions=["a", "b"]), side_by_side(*panels))
+
+
 def test_label_to_color_colours_every_non_negative_id_and_rejects_negative_ones():
     ids = np.array([[LABEL_ID["road"], LABEL_ID["car"]], [200, 26001]])  # 26001: an instance id
     rgb = label_to_color(torch.from_numpy(ids))
@@ -237,6 +283,23 @@ def test_preview_errors_name_the_sequence_and_the_file(tmp_path):
     layout.write_flow(tmp_path / "train_flow" / "seq_a" / "0002.npy", np.zeros((8, 8, 2), np.float32))
     with pytest.raises(layout.DataError, match=r"0002\.npy: size \(8, 8\) differs from \(16, 20\)"):
         list(preview.preview_frames(tmp_path, "train", "seq_a"))
+
+
+def test_preview_captions_its_panels_and_says_frame_0_has_no_flow(tmp_path):
+    _fabricate(tmp_path, h=64, w=128)
+    frames = list(preview.preview_frames(tmp_path, "train", "seq_a"))
+    w = 128
+    panel = lambda f, i: f[:, i * (w + 2):i * (w + 2) + w]  # noqa: E731
+    label = layout.read_label(tmp_path / "train_A" / "seq_a" / "0001.png")
+    rgb = layout.read_rgb(tmp_path / "train_B" / "seq_a" / "0001.png")
+    np.testing.assert_array_equal(panel(frames[1], 0), caption(label_to_color(label), "labels"))
+    np.testing.assert_array_equal(panel(frames[1], 1), caption(rgb, "frame"))
+    white, black = np.full((64, w, 3), 255, np.uint8), np.zeros((64, w, 3), np.uint8)
+    np.testing.assert_array_equal(panel(frames[0], 2), caption(white, "no flow at frame 0"))
+    np.testing.assert_array_equal(panel(frames[0], 3), caption(black, "occlusion"))
+    flow_1 = panel(frames[1], 2)
+    assert (flow_1[CAPTION_ROWS:] == flow_1[-1, -1]).all()  # the uniform flow below the caption
+    np.testing.assert_array_equal(flow_1, caption(flow_1[-1:, -1:].repeat(64, 0).repeat(w, 1), "flow"))
 
 
 @pytest.mark.parametrize("channels", [15, 3])

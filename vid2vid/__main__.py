@@ -3,15 +3,22 @@
 Each command is a module of ``vid2vid/commands/`` with ``add_arguments(parser)`` and ``run(args)``,
 listed in :data:`COMMANDS`. Errors in what the user gave (a configuration, a dataset, a path, a
 value: :data:`USER_ERRORS`) end the command with one line ``error: <message>`` on stderr and exit
-status 2, as argparse does for bad arguments (:func:`vid2vid.commands.report_errors`).
+status 2, as argparse does for bad arguments (:func:`vid2vid.commands.report_errors`). Every command
+runs torch and OpenCV on ``--threads`` CPU threads where it has the option, else on
+``OMP_NUM_THREADS`` when set, else on one, and puts the previous counts back when it ends
+(:func:`vid2vid.commands.using_threads`).
+``python -m vid2vid --version`` prints the package's version with torch's and Python's.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
+from importlib import metadata
 from types import ModuleType
 
+from vid2vid import __version__
 from vid2vid.commands import (
     INPUT_ERRORS,
     check,
@@ -20,8 +27,10 @@ from vid2vid.commands import (
     prepare,
     preview,
     report_errors,
+    study,
     summary,
     synth,
+    using_threads,
 )
 
 # name: (module, one-line help)
@@ -33,6 +42,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "summary": (summary, "print the parameter counts of a preset's networks"),
     "generate": (generate, "turn a folder of label maps into a video with a generator"),
     "prepare": (prepare, "turn your own videos into a dataset (edges, face, pose, segmentation)"),
+    "study": (study, "run a human preference study in a browser and report its scores"),
 }
 
 # ConfigError, DataError, missing or misplaced paths, and any ValueError: the commands check what
@@ -40,13 +50,25 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, *INPUT_ERRORS)
 
 
+def version() -> str:
+    """``vid2vid <version> (torch <version>, Python <version>)``: what a bug report needs first
+    (torch's version from its package metadata: importing torch takes seconds)."""
+    try:
+        torch = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch = "not installed"
+    return f"vid2vid {__version__} (torch {torch}, Python {platform.python_version()})"
+
+
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vid2vid",
         description="Video-to-Video Synthesis (Wang et al., NeurIPS 2018).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {n:<10} {h}" for n, (_, h) in COMMANDS.items()),
+        epilog="commands:\n" + "\n".join(f"  {n:<10} {h}" for n, (_, h) in COMMANDS.items())
+        + "\n\npython -m vid2vid <command> --help: the command's arguments",
     )
+    parser.add_argument("--version", action="version", version=version())
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="command")
     return parser
 
@@ -54,6 +76,9 @@ def _top_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m vid2vid <command> [arguments]``; returns the exit status (2: bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version())
+        return 0
     if not argv or argv[0] not in COMMANDS:
         _top_parser().parse_args(argv[:1] or ["--help"])
         return 2
@@ -62,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m vid2vid {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    return report_errors(module.run, args, errors=USER_ERRORS)
+    with using_threads(getattr(args, "threads", None)):
+        return report_errors(module.run, args, errors=USER_ERRORS)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from vid2vid.data.layout import (
 from vid2vid.models import Generator, GeneratorOutput, background_mask
 from vid2vid.video import label_to_color, side_by_side, to_uint8
 
-__all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outputs", "generate_video"]
+__all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outputs", "generate_video",
+           "side_captions"]
 
 
 @dataclass
@@ -157,12 +158,19 @@ def generate_outputs(G: Generator, cfg: Config, frames: Iterator[InputFrame],
         yield frame, out
 
 
+def side_captions(cfg: Config) -> tuple[str, str, str]:
+    """The captions of a side-by-side video's panels: the input (``labels`` for label ids, ``input``
+    for continuous maps such as edges or pose renderings), ``generated``, ``real``."""
+    return ("labels" if cfg.data.label_nc > 0 else "input", "generated", "real")
+
+
 def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out: str | os.PathLike,
                    real_dir: str | os.PathLike | None = None, inst_dir: str | os.PathLike | None = None,
                    side: bool = False, fps: float = 10, max_frames: int | None = None,
                    device: str | torch.device = "cpu") -> tuple[Path, int]:
     """Generate the video of a label folder and write it (``.mp4`` H.264, ``.gif``, or a folder of
-    PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side.
+    PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side,
+    each panel captioned (:func:`side_captions`).
     A video or GIF replaces ``out`` only when complete (see :class:`~vid2vid.video.VideoWriter`).
     Returns the path and the number of frames."""
     from itertools import islice
@@ -183,7 +191,7 @@ def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out
                 panels = [frame.picture, picture]
                 if frame.real is not None:
                     panels.append(to_uint8(frame.real))
-                picture = side_by_side(*panels, gap=2)
+                picture = side_by_side(*panels, gap=2, captions=side_captions(cfg)[:len(panels)])
             writer.write(picture)
             n += 1
     return Path(out), n

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vid2vid.data.layout import kind_dir, list_sequences, write_rgb
-from vid2vid.inference import generate_frames, read_input_frames
+from vid2vid.inference import generate_frames, read_input_frames, side_captions
 from vid2vid.video import VideoWriter, side_by_side
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ __all__ = ["write_samples"]
 
 def write_samples(trainer: Trainer, n_frames: int = 16) -> Path | None:
     """Generate ``n_frames`` of the first test (else train) sequence with the current generator
-    (its EMA when there is one): ``samples/step_<N>.mp4`` (labels | generated | real) and
-    ``samples/step_<N>.png`` (every fourth frame, stacked)."""
+    (its EMA when there is one): ``samples/step_<N>.mp4`` (labels | generated | real, each panel
+    captioned) and ``samples/step_<N>.png`` (every fourth frame, stacked)."""
     cfg, root = trainer.cfg, Path(trainer.cfg.data.root)
     split = "test" if kind_dir(root, "test", "A").is_dir() else "train"
     seqs = list_sequences(kind_dir(root, split, "A"))
@@ -46,7 +46,8 @@ def write_samples(trainer: Trainer, n_frames: int = 16) -> Path | None:
     with VideoWriter(video, fps=8) as writer:
         stream = generate_frames(G, cfg, islice(frames, n_frames), trainer.acc.device)
         for i, (frame, x) in enumerate(stream):
-            panel = side_by_side(frame.picture, x, frame.real, gap=2)  # it converts the [-1, 1] tensors
+            # side_by_side converts the [-1, 1] tensors
+            panel = side_by_side(frame.picture, x, frame.real, gap=2, captions=side_captions(cfg))
             writer.write(panel)
             if i % 4 == 0:
                 rows.append(panel)

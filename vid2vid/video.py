@@ -20,8 +20,9 @@ import numbers
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from vid2vid.data.labels import label_palette
 from vid2vid.flow.viz import flow_to_color
 
 __all__ = [
-    "VideoWriter", "write_video", "to_uint8", "side_by_side", "label_to_color", "mask_to_gray",
+    "VideoWriter", "write_video", "to_uint8", "side_by_side", "caption", "label_to_color", "mask_to_gray",
     "flow_to_color", "animate",
 ]
 
@@ -107,15 +108,66 @@ def mask_to_gray(mask: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def side_by_side(*panels: np.ndarray | torch.Tensor, gap: int = 0) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _caption_font():
+    """PIL's built-in bitmap font (6 pixels a character, 11 rows): no font file, no anti-aliasing,
+    the same pixels wherever Pillow runs. Pillow >= 10.1 returns a scalable font from
+    ``load_default()`` when FreeType is there, so ask for the bitmap one by name where it exists."""
+    from PIL import ImageFont
+
+    load = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)
+    return load()
+
+
+CAPTION_ROWS = 11  # the rows a caption's dark band covers at the top of a panel
+MIN_CAPTION_HEIGHT = 32  # side_by_side captions panels this tall or taller (the band: a third or less)
+
+
+def caption(image: np.ndarray | torch.Tensor, text: str) -> np.ndarray:
+    """``image`` with ``text`` written in its top-left corner: white letters (6 pixels wide, 7 to 9
+    tall) on a band darkened to a third of its brightness, legible on any picture. The band covers
+    the top :data:`CAPTION_ROWS` rows and the width of the text; text wider than the image is cut off.
+
+    Args:
+        image: anything :func:`to_uint8` accepts (``uint8 [H, W, 3]``, a tensor in ``[-1, 1]``).
+        text: one line; empty leaves the image as it is.
+
+    Returns:
+        a new ``uint8 [H, W, 3]`` array (the input is not modified).
+    """
+    from PIL import Image, ImageDraw
+
+    out = to_uint8(image).copy()
+    if not text:
+        return out
+    font = _caption_font()
+    width = font.getmask(text).size[0]  # (older Pillows measure bitmap fonts only this way)
+    band = out[:CAPTION_ROWS, :width + 3]
+    band[:] = band // 3  # darken: white letters then read on white, black and anything between
+    picture = Image.fromarray(out)
+    # the bitmap font's letters sit in rows 2-10 of its 11-row cell: one row up, and 2 px from the edge
+    ImageDraw.Draw(picture).text((2, -1), text, fill=(255, 255, 255), font=font)
+    return np.asarray(picture).copy()
+
+
+def side_by_side(*panels: np.ndarray | torch.Tensor, gap: int = 0,
+                 captions: Sequence[str | None] | None = None) -> np.ndarray:
     """Concatenate equally tall panels left to right: ``uint8 [H, W_1 + ... + W_n (+ gaps), 3]``.
 
     Each panel is anything :func:`to_uint8` accepts (``uint8 [H, W, 3]`` / ``[H, W]``, tensors in
-    ``[-1, 1]``); ``gap`` white columns separate them.
+    ``[-1, 1]``); ``gap`` white columns separate them. ``captions``: one text per panel (None or
+    ``""``: none), written in the panel's top-left corner by :func:`caption` when the panels are at
+    least :data:`MIN_CAPTION_HEIGHT` rows tall (on smaller ones a caption would hide a third of the
+    picture).
     """
     if not panels:
         raise ValueError("side_by_side needs at least one panel")
     images = [to_uint8(p) for p in panels]
+    if captions is not None:
+        if len(captions) != len(images):
+            raise ValueError(f"side_by_side got {len(captions)} captions for {len(images)} panels")
+        if images[0].shape[0] >= MIN_CAPTION_HEIGHT:
+            images = [caption(im, text) if text else im for im, text in zip(images, captions, strict=True)]
     heights = {im.shape[0] for im in images}
     if len(heights) != 1:
         raise ValueError(f"side_by_side panels must share a height; got shapes {[im.shape for im in images]}")

@@ -9,15 +9,18 @@ message (twice under ``accelerate launch``, which repeats the child's stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from vid2vid.config import ConfigError
 from vid2vid.data.layout import DataError
 
-__all__ = ["INPUT_ERRORS", "error_line", "positive_int", "report_errors"]
+__all__ = ["INPUT_ERRORS", "add_threads_argument", "default_threads", "error_line", "positive_int",
+           "report_errors", "set_threads", "using_threads"]
 
 # Errors whose message names the setting, file or folder that is wrong. ConfigError covers its
 # subclasses elsewhere too (vid2vid.training.checkpoint.CheckpointMismatchError: a checkpoint
@@ -65,3 +68,49 @@ def non_negative_float(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
+
+
+def default_threads() -> int:
+    """The CPU threads a command uses unless told (``--threads``): ``OMP_NUM_THREADS`` when it is set
+    to a count, else 1. The models of the CPU presets are small: a second thread gains little, and
+    on a CPU that other jobs share, torch's threads wait for each other and run slower than one."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else 1
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Run torch's and OpenCV's work on ``threads`` CPU threads (None: :func:`default_threads`);
+    returns the count."""
+    import cv2
+    import torch
+
+    threads = default_threads() if threads is None else threads
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    return threads
+
+
+@contextlib.contextmanager
+def using_threads(threads: int | None = None) -> Iterator[int]:
+    """:func:`set_threads` for the duration of a ``with`` block, then torch's and OpenCV's counts as
+    they were: ``python -m vid2vid`` runs every command in one, so that a notebook calling
+    :func:`vid2vid.__main__.main` keeps its own thread count afterwards."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        yield set_threads(threads)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` for the commands whose work runs on the CPU (generate, flow, prepare)."""
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads for torch and OpenCV (default: OMP_NUM_THREADS when set, else 1, "
+                             "which keeps its speed when other jobs share the CPU; raise it on a machine "
+                             "with idle cores)")

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", nargs="?", default=None,
                         help="dataset root (default: the config's data.root)")
     parser.add_argument("--config", default=None, help="YAML config whose data settings to use")
-    parser.add_argument("--split", choices=["train", "test"], default="train")
+    parser.add_argument("--split", choices=["train", "test"], default="train",
+                        help="which split to check (default: train)")
     parser.add_argument("--label-nc", type=int, default=None,
                         help="label ids per A file (default: the config's, else 35); 0: continuous maps")
     parser.add_argument("--input-nc", type=int, default=None,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vid2vid.commands import positive_int
+from vid2vid.commands import add_threads_argument, positive_int
 from vid2vid.data.layout import (
     DataError,
     kind_dir,
@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RAFT refinement iterations (default 12)")
     parser.add_argument("--overwrite", action="store_true", help="recompute flows that already exist")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cpu or cuda, for RAFT (default: cuda when available)")
+                        help="torch device for RAFT: cpu, cuda, cuda:1, ... (default: cuda when a GPU is "
+                             "visible, else cpu; DIS always runs on the CPU)")
+    add_threads_argument(parser)
 
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from vid2vid.commands import positive_int
+from vid2vid.commands import add_threads_argument, positive_int
 
 
 def fps_value(text: str) -> float:
@@ -31,10 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output: .mp4 (H.264), .gif, or a folder for PNGs")
     parser.add_argument("--inst", default=None, help="instance maps folder (default: the sibling _inst)")
     parser.add_argument("--real", default=None, help="real frames folder, shown with --side-by-side")
-    parser.add_argument("--side-by-side", action="store_true", help="labels | generated | real")
-    parser.add_argument("--fps", type=fps_value, default=10.0, help="frames per second (default 10)")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="labels | generated | real, each panel captioned (real only with --real)")
+    parser.add_argument("--fps", type=fps_value, default=10.0,
+                        help="frames per second of the written video or GIF, > 0 (default 10): the "
+                             "playback speed, not which frames are generated")
     parser.add_argument("--max-frames", type=frame_count, default=None, help="stop after this many frames")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device to generate on: cpu, cuda, cuda:1, mps, ... (default: cuda when "
+                             "a GPU is visible, else cpu)")
+    add_threads_argument(parser)
 
 
 def _load_generator(checkpoint: str):

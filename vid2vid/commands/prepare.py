@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vid2vid.commands import non_negative_float, positive_int
+from vid2vid.commands import add_threads_argument, non_negative_float, positive_int
 from vid2vid.commands.generate import fps_value
 
 # kind: (default preset, one-line help)
@@ -74,7 +74,9 @@ def _common(p: argparse.ArgumentParser, kind: str) -> None:
                    help="precompute flows: dis (OpenCV, CPU; default), raft (torchvision RAFT, weights "
                         "C_T_V2), none (training estimates them on the fly with DIS)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu or cuda, for RAFT and Keypoint R-CNN")
+                   help="torch device for RAFT and Keypoint R-CNN: cpu, cuda, cuda:1, ... (default: cuda "
+                        "when a GPU is visible, else cpu)")
+    add_threads_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

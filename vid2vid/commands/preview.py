@@ -6,9 +6,11 @@ Renders one sequence as a side-by-side video, one panel per folder that exists:
 
     python -m vid2vid preview --data datasets/synthetic --split train --out preview.mp4
 
-The flow panel uses one colour scale for the whole sequence (its largest flow magnitude), so
-colours compare across frames; the first frame has no flow (white). Frames stream to the
-writer one at a time.
+Each panel is captioned with its name in its top-left corner (panels of 32 rows or more). The flow
+panel uses one colour scale for the whole sequence (its largest flow magnitude), so colours compare
+across frames. The first frame has no flow and no occlusion mask: the flow is backward, from frame t
+to frame t - 1, and frame 0 has no frame before it; its flow panel is white (zero flow), captioned
+``no flow at frame 0``, its occlusion panel black. Frames stream to the writer one at a time.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", help="train or test (default: train)")
     parser.add_argument("--sequence", default=None, help="sequence folder name (default: the first)")
     parser.add_argument("--out", default="preview.mp4", help=".mp4, .gif, or a folder for PNG frames")
-    parser.add_argument("--fps", type=fps_value, default=10.0, help="frames per second (default 10)")
+    parser.add_argument("--fps", type=fps_value, default=10.0,
+                        help="frames per second of the written video or GIF, > 0 (default 10)")
     parser.add_argument("--max-frames", type=frame_count, default=None,
                         help="render at most this many frames")
 
@@ -71,8 +74,9 @@ def preview_frames(root: str | Path, split: str, sequence: str,
     # One flow colour scale for the whole sequence; a cheap pre-pass over the small .npy files.
     max_mag = max((float(np.linalg.norm(read_flow(flows[s]), axis=-1).max()) for s in timeline if s in flows),
                   default=0.0)
-    for stem in timeline:
+    for t, stem in enumerate(timeline):
         panels: list[tuple[str, np.ndarray]] = []
+        captions: list[str] = []
         for kind, files in (("A", labels), ("B", images)):
             if files:
                 if stem not in files:
@@ -80,19 +84,23 @@ def preview_frames(root: str | Path, split: str, sequence: str,
                                     f"(the sequence's other folders have it)")
                 picture = _show_a(files[stem]) if kind == "A" else read_rgb(files[stem])
                 panels.append((str(files[stem]), picture))
+                captions.append(_a_caption(files[stem]) if kind == "A" else "frame")
         h, w = panels[0][1].shape[:2]
         if has_flow:
             flow = read_flow(flows[stem]) if stem in flows else np.zeros((h, w, 2), np.float32)
             colour = flow_to_color(flow, max_magnitude=max_mag or 1.0)
             panels.append((str(flows.get(stem, "zero flow")), colour))
+            # the flow is backward (t -> t-1): the first frame has none (layout: no file for it)
+            captions.append("flow" if stem in flows else "no flow at frame 0" if t == 0 else "no flow")
         if has_occ:
             occ = read_mask(occlusions[stem]) if stem in occlusions else np.zeros((h, w), bool)
             panels.append((str(occlusions.get(stem, "no occlusion")), mask_to_gray(occ)))
+            captions.append("occlusion")
         for where, panel in panels[1:]:
             if panel.shape[:2] != (h, w):
                 raise DataError(f"{where}: size {panel.shape[:2]} differs from {(h, w)} of {panels[0][0]} "
                                 f"(sequence {sequence!r}, frame {stem!r})")
-        yield side_by_side(*(p for _, p in panels), gap=2)
+        yield side_by_side(*(p for _, p in panels), gap=2, captions=captions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
     out = write_video(args.out, preview_frames(root, args.split, sequence, args.max_frames), fps=args.fps)
     print(out)
     return 0
+
+
+def _a_caption(path: Path) -> str:
+    """The caption of the A panel: ``labels`` for id maps (PNG), ``input`` for continuous maps
+    (``.npy`` maps, JPEG edges); a grey PNG of edges is indistinguishable from ids by its name."""
+    return "input" if path.suffix.lower() in (".npy", ".jpg", ".jpeg") else "labels"
 
 
 def _show_a(path: Path) -> np.ndarray:

@@ -148,7 +148,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # optimisation steps between checkpoints
     keep_checkpoints: int = 3  # most recent training-state checkpoints kept on disk
     snapshot_every: int = 0  # steps between kept copies of generator.pt (snapshots/step_N.pt); 0 = none
-    sample_every: int = 0  # optimisation steps between sample frames and videos; 0 = only at the end
+    sample_every: int = 0  # steps between sample frames and videos (also after the first); 0: at the end
     coarse_checkpoint: str = ""  # generator.pt of the coarser stage to grow from (spatial curriculum)
     log_every: int = 100  # optimisation steps between loss logs
     output_dir: str = "runs"  # checkpoints, logs and samples go to <output_dir>/<run name>

@@ -412,7 +412,7 @@ def write_dataset(
     Returns:
         ``root`` as a :class:`~pathlib.Path`.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text, not a notebook widget: a saved notebook shows where it ended
 
     sizes = {k: v for k, v in (("frames", frames), ("height", height), ("width", width)) if v is not None}
     cfg = replace(config or SyntheticConfig(), **sizes)
@@ -423,7 +423,9 @@ def write_dataset(
         raise NotADirectoryError(f"{root}: expected a folder for the dataset, found a file")
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{root}: folder is not empty; choose an empty folder or pass overwrite")
+            raise FileExistsError(f"{root}: folder is not empty; choose an empty or new folder, or replace "
+                                  "what is there with `python -m vid2vid synth --overwrite` "
+                                  "(write_dataset(..., overwrite=True))")
         for split in ("train", "test"):  # remove only what this function writes
             for kind in layout.KINDS:
                 shutil.rmtree(layout.kind_dir(root, split, kind), ignore_errors=True)

@@ -1,6 +1,6 @@
-"""Optical-flow estimators behind one interface: the ground-truth flow ``w_t`` of the paper.
+"""Optical-flow estimators behind one interface: the ground-truth flow ``w_{t-1}`` of the paper.
 
-The paper computes ``w_t`` with FlowNet2, whose compiled CUDA extensions no longer build.
+The paper computes ``w_{t-1}`` with FlowNet2, whose compiled CUDA extensions no longer build.
 Here two estimators replace it, both returning the repository's convention
 (:mod:`vid2vid.flow.warp`): a *backward* flow ``t -> t-1`` in pixels, channel 0 = dx,
 channel 1 = dy, so that ``warp(frame_prev, estimator(frame_t, frame_prev)) ≈ frame_t``.
@@ -69,8 +69,8 @@ class FlowEstimator:
     def estimate_sequence(self, frames: torch.Tensor) -> torch.Tensor:
         """Flows of a whole sequence: ``[T, 3, H, W]`` frames in ``[-1, 1]`` -> ``[T, 2, H, W]``.
 
-        Entry ``t`` is the flow ``t -> t-1``; entry 0 (no previous frame) is zero, as in the
-        ``_flow`` folders where the first frame has no file.
+        Entry ``t`` is the flow ``t -> t-1`` (the paper's ``w_{t-1}``); entry 0 (no previous frame)
+        is zero, as in the ``_flow`` folders where the first frame has no file.
         """
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError(f"estimate_sequence expects frames [T, 3, H, W], got {tuple(frames.shape)}")

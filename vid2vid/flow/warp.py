@@ -2,13 +2,18 @@
 
 Convention (used everywhere: synthetic data, datasets, estimators, the generator):
 
-    A flow field ``w`` of frame ``t`` is a *backward* flow ``t -> t-1`` in pixels.
-    ``w[:, 0]`` is dx and ``w[:, 1]`` is dy: pixel ``(x, y)`` of frame ``t`` came from
-    position ``(x + dx, y + dy)`` of frame ``t-1``.
+    A flow field is a *backward* flow ``t -> t-1`` in pixels. ``w[:, 0]`` is dx and ``w[:, 1]``
+    is dy: pixel ``(x, y)`` of frame ``t`` came from position ``(x + dx, y + dy)`` of frame ``t-1``.
 
-So a frame ``t`` is predicted from frame ``t-1`` by *sampling* ``t-1`` at ``p + w(p)``:
+The paper names that flow after the frame it moves: ``w_{t-1}`` carries frame ``t-1`` onto frame
+``t``. Sequences index it by the later frame: entry ``t`` of a flow array ``[T, 2, H, W]`` holds
+``w_{t-1}``, and entry 0 is zero (there is no frame -1). A frame ``t`` is predicted from frame ``t-1``
+by *sampling* ``t-1`` at ``p + w_{t-1}(p)``:
 
-    warp(x_{t-1}, w_t)(p) = x_{t-1}(p + w_t(p))        (paper: w~_{t-1}(x~_{t-1}))
+    w_{t-1}(x_{t-1})(p) = x_{t-1}(p + w_{t-1}(p))        in code: warp(x[t - 1], w[t])
+
+Without a tilde ``w_{t-1}`` is the ground-truth flow; the generator's prediction at step ``t`` is
+``w~_{t-1}``, and it warps the previous output: ``w~_{t-1}(x~_{t-1})``.
 
 On disk (the ``_flow`` folders) a flow is ``float32 [H, W, 2]``; in tensors it is ``[B, 2, H, W]``.
 """
@@ -41,11 +46,11 @@ def warp(
     mode: str = "bilinear",
     padding_mode: str = "border",
 ) -> torch.Tensor:
-    """Backward-warp ``image`` (frame t-1) with ``flow`` (t -> t-1) to align it with frame t.
+    """Backward-warp ``image`` (frame t-1) with ``flow`` (``w_{t-1}``: t -> t-1) to align it with frame t.
 
     Args:
         image: ``[B, C, H, W]`` any range (frames in ``[-1, 1]``, masks in ``[0, 1]``, ...).
-        flow: ``[B, 2, H, W]`` in pixels, channel 0 = dx, channel 1 = dy.
+        flow: ``[B, 2, H, W]`` ``w_{t-1}`` in pixels, channel 0 = dx, channel 1 = dy.
         mode: ``"bilinear"`` or ``"nearest"`` (``grid_sample`` modes).
         padding_mode: what samples outside frame t-1 read: ``"border"`` (nearest edge
             pixel, the default), ``"zeros"`` or ``"reflection"``.
@@ -85,15 +90,16 @@ def warp(
 
 
 def compose_flows(flow_t: torch.Tensor, flow_prev: torch.Tensor) -> torch.Tensor:
-    """Chain two backward flows: ``t -> t-1`` then ``t-1 -> t-2`` gives ``t -> t-2``.
+    """Chain two backward flows: ``w_{t-1}`` (``t -> t-1``) then ``w_{t-2}`` (``t-1 -> t-2``) gives
+    the flow ``t -> t-2``.
 
-    Pixel ``p`` of frame t came from ``q = p + flow_t(p)`` in t-1, which came from
-    ``q + flow_prev(q)`` in t-2, so ``flow = flow_t + warp(flow_prev, flow_t)``.
+    Pixel ``p`` of frame t came from ``q = p + w_{t-1}(p)`` in t-1, which came from
+    ``q + w_{t-2}(q)`` in t-2, so the result is ``w_{t-1} + warp(w_{t-2}, w_{t-1})``.
     Used for the video discriminator's skipped-frame temporal scales.
 
     Args:
-        flow_t: ``[B, 2, H, W]`` flow of frame t (to t-1), pixels.
-        flow_prev: ``[B, 2, H, W]`` flow of frame t-1 (to t-2), pixels.
+        flow_t: ``[B, 2, H, W]`` ``w_{t-1}``, the flow of frame t (to t-1), pixels.
+        flow_prev: ``[B, 2, H, W]`` ``w_{t-2}``, the flow of frame t-1 (to t-2), pixels.
     """
     return flow_t + warp(flow_prev, flow_t)
 
@@ -101,16 +107,19 @@ def compose_flows(flow_t: torch.Tensor, flow_prev: torch.Tensor) -> torch.Tensor
 def flow_confidence(
     frame_t: torch.Tensor, frame_prev: torch.Tensor, flow: torch.Tensor, threshold: float = 0.02
 ) -> torch.Tensor:
-    """Where a flow explains frame t: ``sum_c (x_t - warp(x_{t-1}, w_t))^2 < threshold``.
+    """The confidence map ``c_t``, where a flow explains frame t:
+    ``c_t = [sum_c (x_t - w_{t-1}(x_{t-1}))_c^2 < threshold]``.
 
     The training losses trust the ground-truth flow only on these pixels (flow, warp, temporal
-    and mask losses). The paper describes the idea; the form, the threshold 0.02 and the sum over
-    the colour channels (not the mean, which would trust about 3x larger errors) are the reference
-    code's.
+    and mask losses). The map is the reference code's, not the paper's (the paper's flow loss counts
+    every pixel): the form, the threshold 0.02 and the sum over the colour channels (not the mean,
+    which would trust about 3x larger errors) follow it. The reference computes it on FlowNet2's flow,
+    at a size rounded down to a multiple of 64 pixels and resized back (soft values at edges); here it
+    is a 0/1 map at full size, on whatever flow is given (DIS, RAFT, or the synthetic data's exact flow).
 
     Args:
-        frame_t, frame_prev: ``[B, C, H, W]`` frames in ``[-1, 1]``.
-        flow: ``[B, 2, H, W]`` backward flow ``t -> t-1`` in pixels.
+        frame_t, frame_prev: ``[B, C, H, W]`` frames ``x_t`` and ``x_{t-1}`` in ``[-1, 1]``.
+        flow: ``[B, 2, H, W]`` ``w_{t-1}``, the backward flow ``t -> t-1`` in pixels.
         threshold: on the per-pixel squared error summed over channels, ``[-1, 1]`` range.
 
     Returns:

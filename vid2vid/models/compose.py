@@ -5,17 +5,21 @@ The paper's equation (section 3, the sequential generator with the foreground-ba
     x~_t = (1 - m~_t) * w~_{t-1}(x~_{t-1}) + m~_t * h~_t,
     h~_t = (1 - m_{B,t}) * h~_{F,t} + m_{B,t} * h~_{B,t}
 
-``m~_t`` is the soft occlusion mask (1 = hallucinate, 0 = copy the warped pixel), ``m_{B,t}`` the
-background mask computed from the label map ``s_t`` (1 on background classes), ``h~_F`` the
-foreground hallucination (labels only) and ``h~_B`` the background hallucination.
+``w~_{t-1}(x~_{t-1})`` is the previous output warped by the flow ``w~_{t-1}`` predicted at step t
+(backward, t -> t-1; :mod:`vid2vid.flow.warp`), ``m~_t`` the soft occlusion mask (1 = hallucinate,
+0 = copy the warped pixel), ``m_{B,t}`` the background mask computed from the label map ``s_t``
+(1 on background classes), ``h~_{F,t}`` the foreground hallucination (labels only) and ``h~_{B,t}``
+the background hallucination.
 
 The reference code composes differently: the foreground is never warped, only the background
-mixes the warped frame and the hallucination::
+mixes the warped frame and the hallucination (``variant="official"``)::
 
-    x~_t = (1 - m_B) * h~_F + m_B * ((1 - m~) * w~(x~_{t-1}) + m~ * h~_B)     ("official")
+    x~_t = (1 - m_{B,t}) * h~_{F,t} + m_{B,t} * ((1 - m~_t) * w~_{t-1}(x~_{t-1}) + m~_t * h~_{B,t})
 
-The two agree on background pixels and where ``m~ = 1``; on foreground pixels the paper's form
-still copies warped pixels where ``m~ < 1``. ``compose(..., variant=...)`` offers both.
+The two agree on background pixels and where ``m~_t = 1``; on foreground pixels the paper's form
+still copies warped pixels where ``m~_t < 1``. ``compose(..., variant=...)`` offers both. (The reference
+code's names: ``img_warp`` for the warped frame, ``weight`` for ``m~_t``, ``img_fg`` for ``h~_{F,t}``,
+``img_raw`` for ``h~_{B,t}``, and ``mask`` for the foreground ``1 - m_{B,t}``.)
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ COMPOSITIONS = ("paper", "official")
 
 
 def hallucination(h_B: Tensor, h_F: Tensor | None = None, m_B: Tensor | None = None) -> Tensor:
-    """``h = (1 - m_B) * h_F + m_B * h_B``: the hallucinated frame ``[B, 3, H, W]`` in ``[-1, 1]``.
+    """``h~_t = (1 - m_{B,t}) * h~_{F,t} + m_{B,t} * h~_{B,t}``: the hallucinated frame ``[B, 3, H, W]``
+    in ``[-1, 1]``.
 
     Without a foreground branch (``h_F is None``) every pixel is background: ``h = h_B``.
     ``m_B`` is ``[B, 1, H, W]`` in ``[0, 1]`` (1 = background) and broadcasts over channels.
@@ -58,11 +63,13 @@ def compose(
             predicted flow, ``w~_{t-1}(x~_{t-1})``. ``None`` when there is nothing to warp (the
             first frame, or the no-flow ablation): the result is then the hallucination alone,
             as if ``m = 1``.
-        m: ``[B, 1, H, W]`` in ``(0, 1)``, occlusion mask (1 = hallucinate); ignored when ``warped`` is None.
-        h_B: ``[B, 3, H, W]`` in ``[-1, 1]``, background hallucination (the whole hallucination when
-            there is no foreground branch).
-        h_F: ``[B, 3, H, W]`` in ``[-1, 1]`` or None, foreground hallucination.
-        m_B: ``[B, 1, H, W]`` in ``[0, 1]`` (1 = background); needed when ``h_F`` is given.
+        m: ``[B, 1, H, W]`` in ``(0, 1)``, occlusion mask ``m~_t`` (1 = hallucinate); ignored when
+            ``warped`` is None.
+        h_B: ``[B, 3, H, W]`` in ``[-1, 1]``, background hallucination ``h~_{B,t}`` (the whole
+            hallucination when there is no foreground branch).
+        h_F: ``[B, 3, H, W]`` in ``[-1, 1]`` or None, foreground hallucination ``h~_{F,t}``.
+        m_B: ``[B, 1, H, W]`` in ``[0, 1]``, background mask ``m_{B,t}`` (1 = background); needed when
+            ``h_F`` is given.
         variant: ``"paper"``: ``(1 - m) * warped + m * ((1 - m_B) * h_F + m_B * h_B)``;
             ``"official"``: ``(1 - m_B) * h_F + m_B * ((1 - m) * warped + m * h_B)``.
 
@@ -83,7 +90,7 @@ def compose(
 
 
 def background_mask(label_ids: Tensor, foreground_ids: Sequence[int]) -> Tensor:
-    """``m_B`` from a label-id map: 1 where the class is background, 0 on ``foreground_ids``.
+    """``m_{B,t}`` from a label-id map: 1 where the class is background, 0 on ``foreground_ids``.
 
     Args:
         label_ids: ``[B, 1, H, W]`` (or ``[B, H, W]``) integer label ids of frame t.
@@ -103,7 +110,7 @@ def background_mask(label_ids: Tensor, foreground_ids: Sequence[int]) -> Tensor:
 
 
 def background_mask_from_onehot(onehot: Tensor, foreground_ids: Sequence[int]) -> Tensor:
-    """``m_B`` from a one-hot (or soft, e.g. downsampled) label map ``[B, C, H, W]``:
+    """``m_{B,t}`` from a one-hot (or soft, e.g. downsampled) label map ``[B, C, H, W]``:
     ``1 - sum_{c in foreground_ids} onehot[:, c]``, clamped to ``[0, 1]``. Returns ``[B, 1, H, W]``.
 
     Extra channels after the label channels (the instance-edge map) are ignored.

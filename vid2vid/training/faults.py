@@ -34,9 +34,10 @@ from vid2vid.training.checkpoint import list_checkpoints, remove_temporaries
 __all__ = ["RUN_FILES", "OutputExistsError", "StopSignals", "TrainingDiverged", "TrainingInterrupted",
            "TrainingTerminated", "claim_out_dir", "trim_log"]
 
-# What a run writes in its output folder: what overwrite=True removes before a new run starts there.
+# What a run writes in its output folder: what overwrite=True removes before a new run starts there
+# (with the plot of its losses that reproduce/plot_losses.py writes there by default).
 RUN_FILES = ("checkpoints", "generator.pt", "snapshots", "samples", "log.jsonl", "warmup.jsonl",
-             "run_info.json", "logs")
+             "run_info.json", "logs", "loss_curves.png")
 
 
 class OutputExistsError(FileExistsError):

@@ -209,6 +209,7 @@ class Trainer:
         self.dataset = build_dataset(cfg, "train", training=True)
         self._check_data(check_data)
         per_process = max(1, t.batch_size // self.acc.num_processes)
+        self.global_batch = per_process * self.acc.num_processes  # windows per step, all processes
         loader = torch.utils.data.DataLoader(self.dataset, batch_size=per_process, shuffle=True,
                                              num_workers=cfg.data.num_workers, drop_last=False)
         self.flow_estimator = None
@@ -233,6 +234,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self._saved_step: int | None = None  # the step of the newest checkpoint this run holds
         self._partial = False  # the step under way has updated some weights already
+        self._sampled_step: int | None = None  # the step of the newest sample this run wrote
         if resume:
             self._resume()
 
@@ -499,7 +501,7 @@ class Trainer:
         """
         from collections import deque
 
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         acc, t = self.acc, self.cfg.train
         n = t.flow_warmup if updates is None else updates
@@ -613,6 +615,71 @@ class Trainer:
         t = self.cfg.train
         return sequence_length(self._schedule_epoch(), t.n_frames_start, t.n_frames_total, t.niter_step)
 
+    def window_length_at(self, step: int) -> int:
+        """Frames per training window at ``step`` (0-based) as the temporal curriculum plans it: by
+        epoch of ``len(self.loader)`` steps, or by step with ``train.total_steps``."""
+        t = self.cfg.train
+        if t.total_steps > 0:
+            epoch = schedule_epoch(step, t.total_steps, t.niter, t.niter_decay)
+        else:
+            epoch = step // max(1, len(self.loader))
+        return sequence_length(epoch, t.n_frames_start, t.n_frames_total, t.niter_step)
+
+    def planned_steps(self) -> int:
+        """The steps this run ends at: the recipe's epochs, or ``train.total_steps``, or ``max_steps``."""
+        steps = self.cfg.train.total_steps or self.total_epochs * len(self.loader)
+        return min(steps, self.max_steps or steps)
+
+    def planned_frames(self, start: int, stop: int) -> int:
+        """Frames of the training windows of steps ``start .. stop - 1``, over all processes: the
+        unit of the progress bar. A step costs about in proportion to its window's frames, and the
+        temporal curriculum makes late windows several times longer than early ones (4 -> 16 frames
+        in the ``synthetic`` preset), so counting steps would promise an end far too early."""
+        return self.global_batch * sum(self.window_length_at(s) for s in range(start, stop))
+
+    def banner(self, samples: bool = True) -> str:
+        """What the run is about to do, in a few lines for the person who started it: preset, device,
+        processes, threads, precision, steps and frames, data, samples (``samples``: a ``sample_fn``
+        will be given to :meth:`fit`) and output folder."""
+        cfg, acc, t = self.cfg, self.acc, self.cfg.train
+        threads = torch.get_num_threads()
+        omp = os.environ.get("OMP_NUM_THREADS")
+        why = f"OMP_NUM_THREADS={omp}" if omp else "torch's default; OMP_NUM_THREADS sets it"
+        precision = {"no": "fp32"}.get(acc.mixed_precision, f"mixed {acc.mixed_precision}")
+        G = acc.unwrap_model(self.seqG).G
+        n_params = sum(p.numel() for p in G.parameters())
+        steps, full = self.planned_steps(), t.total_steps or self.total_epochs * len(self.loader)
+        windows = sorted({self.window_length_at(s) for s in range(steps)}) or [self.dataset.n_frames]
+        if steps < full:
+            plan = f"{steps} of the schedule's {full} steps (max_steps)"
+        elif t.total_steps > 0:
+            plan = f"{steps} steps (train.total_steps)"
+        else:
+            plan = f"{steps} steps ({self.total_epochs} epochs of {len(self.loader)})"
+        warmup = (f"flow warm-up of at most {t.flow_warmup} updates, then "
+                  if t.flow_warmup > 0 and cfg.model.use_flow and self.step == 0 else "")
+        start = f"; resuming at step {self.step}" if self.step else ""
+        if not samples:
+            sampled = "none"
+        elif t.sample_every:
+            sampled = f"after the first step, every {t.sample_every} steps and at the end"
+        else:
+            sampled = "at the end (train.sample_every=0)"
+        sampled += f", in {self.out / 'samples'}" if samples else ""
+        n = acc.num_processes
+        lines = [
+            f"vid2vid training: preset {cfg.preset}, G {n_params / 1e6:.2f} M parameters, "
+            f"{cfg.data.height} x {cfg.data.width} frames",
+            f"  device    {acc.device}, {n} process{'es' if n > 1 else ''}, {threads} "
+            f"thread{'s' if threads > 1 else ''} per process ({why}), precision {precision}",
+            f"  data      {cfg.data.root}: {len(self.dataset.sequences)} training sequences, "
+            f"batch {self.global_batch}, windows of {' -> '.join(map(str, windows))} frames",
+            f"  schedule  {warmup}{plan}: {self.planned_frames(0, steps)} frames{start}",
+            f"  samples   {sampled}",
+            f"  output    {self.out} (checkpoints every {t.checkpoint_every} steps, generator.pt, log.jsonl)",
+        ]
+        return "\n".join(lines)
+
     def _set_epoch(self, epoch: int) -> None:
         """Start pass ``epoch`` over the data: its shuffle, its window length, the schedule."""
         self.dataset.set_epoch(epoch)
@@ -648,8 +715,15 @@ class Trainer:
         :class:`TrainingInterrupted` / :class:`TrainingTerminated`; another error saves the steps done
         since the last checkpoint (single process) and propagates. The flow warm-up before the first
         step is not checkpointed: a signal there stops it at once, as before. ``log.jsonl`` is first
-        cut back to the current step (a resumed run logs the steps it trains again anew)."""
-        from tqdm.auto import tqdm
+        cut back to the current step (a resumed run logs the steps it trains again anew).
+
+        ``sample_fn(trainer)`` (e.g. :func:`vid2vid.samples.write_samples`) writes samples on the main
+        process: with ``train.sample_every = N > 0`` after the first step of the call and every ``N``
+        steps, and always at the end. The progress bar counts the frames of the training windows
+        (:meth:`planned_frames`), so its estimate of the time left holds while the windows grow; the
+        step is shown beside it. It is a text bar (plain ``tqdm``, not a notebook widget), so a saved
+        notebook shows where it ended."""
+        from tqdm import tqdm
 
         acc = self.acc
         if acc.is_main_process:
@@ -663,13 +737,14 @@ class Trainer:
         if acc.trackers == [] and acc.log_with:
             acc.init_trackers("vid2vid", config=_flat_config(self.cfg))
         self.warm_up_flow()
-        steps = self.cfg.train.total_steps or self.total_epochs * len(self.loader)
-        total = min(steps, self.max_steps or steps)
-        bar = tqdm(total=total, initial=self.step, disable=not acc.is_local_main_process, desc="train")
+        total = self.planned_steps()
+        bar = tqdm(total=self.planned_frames(0, total), initial=self.planned_frames(0, self.step),
+                   unit="frame", disable=not acc.is_local_main_process, desc="train",
+                   postfix={"step": f"{self.step}/{total}"})
         stop = StopSignals()
         try:
             with stop:
-                signum = self._train_loop(bar, sample_fn, stop)
+                signum = self._train_loop(bar, total, sample_fn, stop)
                 # a signal during the last step or its saves is honoured too (on this process)
                 signum = signum or stop.signum
                 if self.step != self._saved_step or not (self.ckpt_dir / f"step_{self.step:08d}").exists():
@@ -691,19 +766,21 @@ class Trainer:
             if signum == signal.SIGINT:
                 raise TrainingInterrupted(message, self.step, ckpt)
             raise TrainingTerminated(message, self.step, ckpt)
-        if sample_fn is not None and acc.is_main_process:
+        if sample_fn is not None and acc.is_main_process and self._sampled_step != self.step:
             sample_fn(self)
+            self._sampled_step = self.step
         acc.end_training()
         return self.history
 
-    def _train_loop(self, bar, sample_fn, stop: StopSignals) -> int | None:
+    def _train_loop(self, bar, total: int, sample_fn, stop: StopSignals) -> int | None:
         """The epochs of :meth:`fit`; returns the signal that asked every process to stop, or None.
 
         With ``train.total_steps`` the passes over the data go on until that step; the learning rate
         follows every step, and a pass ends early when the window is to grow (the loader's items
         have one length per pass), so the next pass starts with the longer windows."""
         acc, t = self.acc, self.cfg.train
-        t0 = time.time()
+        t0, first_step = time.time(), self.step + 1
+        shown: dict[str, str] = {}  # the losses on the progress bar, from the last logged step
         while (t.total_steps > 0 or self.epoch < self.total_epochs) and not self._done():
             self._set_epoch(self.epoch)
             loader = self.loader
@@ -723,13 +800,12 @@ class Trainer:
                 self.step += 1
                 self.batch_in_epoch += 1
                 self._partial = False
-                bar.update(1)
                 if self.step % max(1, t.log_every) == 0 or self.step == 1:
                     logs.update(step=self.step, epoch=self.epoch, seconds=time.time() - t0,
                                 lr=self.opt_G.param_groups[0]["lr"])
                     self.history.append(logs)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith(("G_GAN", "D_r"))
-                                     or k in ("G_flow", "G_feat")})
+                    shown = {k: f"{v:.3g}" for k, v in logs.items() if k.startswith(("G_GAN", "D_r"))
+                             or k in ("G_flow", "G_feat")}
                     acc.log({k: v for k, v in logs.items() if k != "step"}, step=self.step)
                     if acc.is_main_process:
                         with open(self.out / "log.jsonl", "a") as f:
@@ -740,9 +816,13 @@ class Trainer:
                 if new_pass:
                     self.epoch += 1
                     self.batch_in_epoch = 0
-                if sample_fn is not None and t.sample_every and self.step % t.sample_every == 0 \
-                        and acc.is_main_process:
+                bar.set_postfix({"step": f"{self.step}/{total}", "T": self.dataset.n_frames, **shown},
+                                refresh=False)
+                bar.update(self.global_batch * self.dataset.n_frames)  # this step's window frames
+                if sample_fn is not None and t.sample_every and acc.is_main_process \
+                        and (self.step % t.sample_every == 0 or self.step == first_step):
                     sample_fn(self)
+                    self._sampled_step = self.step
                 if self.step % max(1, t.checkpoint_every) == 0:
                     self.save_checkpoint()
                 if t.snapshot_every and self.step % t.snapshot_every == 0 and acc.is_main_process:

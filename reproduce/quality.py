@@ -342,6 +342,50 @@ One run per variant: differences of a few per cent are within the spread between
     (results / "table.md").write_text(text)
 
 
+def flow_floor_table(checkpoint: Path, sequences: int, root: Path | None = None) -> tuple[str, dict]:
+    """What a flow's error alone costs in warping error: copy each *real* previous frame along a flow
+    (``warp(x_{t-1}, w)``, no hallucination) and measure it as the warping error measures a video,
+    against the real frame warped along the true flow, on visible pixels; divided by the real video's
+    own warping error. Flows: DIS on the real frames, ``checkpoint``'s flow from its rollout, and the
+    true flow (0 by construction). A generator that copied its sharp frames perfectly along its flow
+    could not score below its flow's row."""
+    import torch
+
+    from vid2vid.flow.estimators import DISFlow
+    from vid2vid.flow.warp import warp
+    from vid2vid.metrics.artifacts import endpoint_error
+    from vid2vid.metrics.temporal import warping_error
+    from vid2vid.models.io import load_generator
+    from vid2vid.quality import load_test_videos, rollout
+
+    cfg, G, step = load_generator(checkpoint)
+    G.eval()
+    videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, root))
+    dis = DISFlow("medium")
+    acc: dict[str, list[float]] = {}
+    for v in videos:
+        x, flow, occ = v["image"], v["flow"], v["occlusion"][:, 0]
+        visible = occ[1:] < 0.5
+        acc.setdefault("real", []).append(warping_error(x, flow[1:], occ[1:]))
+        with torch.no_grad():
+            flows = {"DIS on the real frames": dis.estimate_sequence(x),
+                     "the generator's flow": rollout(G, cfg, v)["w"]}
+        for name, w in flows.items():
+            copied = warp(x[:-1], w[1:])
+            truth = warp(x[:-1], flow[1:])
+            err = (copied - truth).abs().mean(1)[visible]
+            acc.setdefault(name, []).append(float(err.mean()))
+            acc.setdefault(name + " epe", []).append(endpoint_error(w[1:], flow[1:], visible))
+    r = {k: sum(vals) / len(vals) for k, vals in acc.items()}
+    lines = [f"{checkpoint} (step {step}), {sequences} test videos of seed 1: the real previous frame copied "
+             f"along a flow, against the real video's warping error {r['real']:.4f}", "",
+             "| flow | end-point error (px) | warping error / real |", "|---|---|---|",
+             "| the true flow | 0.00 | 0.00 |"]
+    for name in ("DIS on the real frames", "the generator's flow"):
+        lines.append(f"| {name} | {r[name + ' epe']:.2f} | {r[name] / r['real']:.2f} |")
+    return "\n".join(lines), r
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
@@ -356,6 +400,9 @@ def main(argv=None) -> int:
     p.add_argument("--oracle", default=None, metavar="GENERATOR",
                    help="only print the warping error of GENERATOR with its flow / mask replaced by the "
                         "ground truth (which head it comes from)")
+    p.add_argument("--flow-floor", default=None, metavar="GENERATOR",
+                   help="only print the warping error of the real frames copied along DIS's and GENERATOR's "
+                        "flows (what the flow's error alone costs)")
     p.add_argument("--flow-probe", type=int, default=0, metavar="STEPS",
                    help="only run the flow probe (flow loss alone, real previous frames) for STEPS steps")
     p.add_argument("--warmup", type=int, default=0, metavar="UPDATES",
@@ -371,6 +418,10 @@ def main(argv=None) -> int:
         return 0
     if args.oracle:
         table, _ = oracle_table(Path(args.oracle), args.eval_sequences, eval_at)
+        print(table)
+        return 0
+    if args.flow_floor:
+        table, _ = flow_floor_table(Path(args.flow_floor), args.eval_sequences, eval_at)
         print(table)
         return 0
     if args.flow_probe or args.warmup:

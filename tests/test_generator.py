@@ -260,3 +260,30 @@ def test_flow_context_starts_as_a_no_op_and_learns_a_uniform_flow():
     # the head's 7x7 convolution with reflection padding maps a per-channel offset to one offset
     uniform = moved.mean((2, 3), keepdim=True).expand_as(moved)
     torch.testing.assert_close(moved, uniform, rtol=0, atol=1e-3 * float(moved.abs().max()))
+
+
+def test_flow_detach_keeps_the_composite_from_training_the_flow():
+    """``model.flow_detach``: the same frame, but a loss on the composed frame leaves the flow head
+    without gradient, while a loss on the predicted flow itself (the flow loss) still reaches it."""
+    kwargs = dict(label_channels=5, n_prev=2, ngf=8, n_downsample=1, n_blocks_enc=1, n_blocks_dec=1,
+                  use_fg_prior=False)
+    torch.manual_seed(0)
+    plain = Generator(**kwargs)
+    torch.manual_seed(0)
+    detached = Generator(**kwargs, flow_detach=True)
+    s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    for G in (plain, detached):  # a flow head that is not zero, as after some training
+        torch.manual_seed(1)
+        torch.nn.init.normal_(G.scales[0].flow_head.conv.weight, 0.0, 0.05)
+    a, b = plain(s, prev), detached(s, prev)
+    torch.testing.assert_close(a.x, b.x)
+    grads = {}
+    for name, G, out in (("plain", plain, a), ("detached", detached, b)):
+        G.zero_grad()
+        out.x.square().mean().backward()
+        grads[name] = G.scales[0].flow_head.conv.weight.grad
+    assert grads["plain"] is not None and float(grads["plain"].abs().sum()) > 0
+    assert grads["detached"] is None or float(grads["detached"].abs().sum()) == 0
+    detached.zero_grad()
+    detached(s, prev).w.abs().mean().backward()
+    assert float(detached.scales[0].flow_head.conv.weight.grad.abs().sum()) > 0

@@ -92,6 +92,7 @@ class ModelConfig:
     use_flow: bool = True  # flow warping of the previous frame (ablation switch: False = no W, no m)
     flow_scale: float = 20.0  # the flow head's output is multiplied by flow_scale * 2^s at scale s
     flow_context: bool = False  # add the bottleneck's frame-mean to the flow features (not in the reference)
+    flow_detach: bool = False  # warp along w.detach(): only the flow losses train W (not in the reference)
     upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
     # discriminators
     ndf: int = 64  # width of the discriminators' first layer

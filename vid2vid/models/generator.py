@@ -252,6 +252,7 @@ class Generator(nn.Module):
         foreground_ids: Sequence[int] = (),
         upsample: str = "resize",
         flow_context: bool = False,
+        flow_detach: bool = False,
     ):
         super().__init__()
         if composition not in COMPOSITIONS:
@@ -267,6 +268,10 @@ class Generator(nn.Module):
         self.composition, self.flow_scale, self.upsample = composition, flow_scale, upsample
         self.foreground_ids = tuple(int(i) for i in foreground_ids)
         self.coarse_frozen = False
+        # model.flow_detach: the composite warps along w.detach(), so the GAN, feature-matching and
+        # VGG terms cannot bend the flow towards whatever warp looks realistic; the flow and warp
+        # losses (which read self's output w) still train it
+        self.flow_detach = flow_detach
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
             use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context,
@@ -298,7 +303,7 @@ class Generator(nn.Module):
             fg_ngf=m.fg_ngf, fg_n_blocks=m.fg_n_blocks, n_scales=m.n_scales, n_blocks_local=m.n_blocks_local,
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
-            flow_context=m.flow_context,
+            flow_context=m.flow_context, flow_detach=m.flow_detach,
         )
 
     def add_scale(self) -> Generator:
@@ -432,7 +437,10 @@ class Generator(nn.Module):
                 feats = feats.detach()
         h_B, w, m, h_F = self.scales[-1].heads(feats)
         h_F_used = h_F if self.use_fg_prior else None
-        warped = warp(prev[:, -1], w) if (w is not None and not first) else None
+        if w is not None and not first:
+            warped = warp(prev[:, -1], w.detach() if self.flow_detach else w)
+        else:
+            warped = None
         x = compose(warped, m, h_B, h_F_used, m_B, self.composition)
         h = hallucination(h_B, h_F_used, m_B)
         return GeneratorOutput(x=x, h=h, h_B=h_B, h_F=h_F, m_B=m_B, w=w, m=m, warped=warped)

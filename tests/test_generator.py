@@ -231,16 +231,21 @@ def test_per_frame_generator_sees_only_the_current_labels():
         Generator(label_channels=5, n_prev=0, use_flow=True)
 
 
-def test_flow_context_starts_as_a_no_op_and_learns_a_uniform_flow():
-    """``model.flow_context``: the bottleneck's frame-mean added to the flow features. At
-    initialisation (zero weights, drawn after every other layer) the generator is the one without
-    it, number for number; its gradient moves the flow by the same amount at every pixel."""
+def _plain_and_variant(**option) -> tuple[Generator, Generator]:
+    """A small flow generator and its twin with ``option``, drawn from the same seed."""
     kwargs = dict(label_channels=5, n_prev=2, ngf=8, n_downsample=1, n_blocks_enc=1, n_blocks_dec=1,
                   use_fg_prior=False)
     torch.manual_seed(0)
     plain = Generator(**kwargs)
     torch.manual_seed(0)
-    ctx = Generator(**kwargs, flow_context=True)
+    return plain, Generator(**kwargs, **option)
+
+
+def test_flow_context_starts_as_a_no_op_and_learns_a_uniform_flow():
+    """``model.flow_context``: the bottleneck's frame-mean added to the flow features. At
+    initialisation (zero weights, drawn after every other layer) the generator is the one without
+    it, number for number; its gradient moves the flow by the same amount at every pixel."""
+    plain, ctx = _plain_and_variant(flow_context=True)
     assert plain.scales[0].flow_context is None and ctx.scales[0].flow_context is not None
     s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
     a, b = plain(s, prev), ctx(s, prev)
@@ -265,12 +270,7 @@ def test_flow_context_starts_as_a_no_op_and_learns_a_uniform_flow():
 def test_flow_detach_keeps_the_composite_from_training_the_flow():
     """``model.flow_detach``: the same frame, but a loss on the composed frame leaves the flow head
     without gradient, while a loss on the predicted flow itself (the flow loss) still reaches it."""
-    kwargs = dict(label_channels=5, n_prev=2, ngf=8, n_downsample=1, n_blocks_enc=1, n_blocks_dec=1,
-                  use_fg_prior=False)
-    torch.manual_seed(0)
-    plain = Generator(**kwargs)
-    torch.manual_seed(0)
-    detached = Generator(**kwargs, flow_detach=True)
+    plain, detached = _plain_and_variant(flow_detach=True)
     s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
     for G in (plain, detached):  # a flow head that is not zero, as after some training
         torch.manual_seed(1)

@@ -601,29 +601,21 @@ class Trainer:
         return {k: v / max(1, n_chunks) for k, v in sums.items()}
 
     # ------------------------------------------------------------------ the loop
-    def _schedule_epoch(self) -> float:
-        """Where the next step lies on the recipe's timeline of ``niter + niter_decay`` epochs: the
-        epoch (pass over the data), or with ``train.total_steps`` the step's share of the budget
+    def _schedule_epoch(self, step: int | None = None) -> float:
+        """Where ``step`` (default: the next step) lies on the recipe's timeline of ``niter +
+        niter_decay`` epochs: the epoch (pass over the data, ``len(self.loader)`` steps each), or with
+        ``train.total_steps`` the step's share of the budget
         (:func:`~vid2vid.training.schedule.schedule_epoch`)."""
         t = self.cfg.train
         if t.total_steps > 0:
-            return schedule_epoch(self.step, t.total_steps, t.niter, t.niter_decay)
-        return self.epoch
+            return schedule_epoch(self.step if step is None else step, t.total_steps, t.niter, t.niter_decay)
+        return self.epoch if step is None else step // max(1, len(self.loader))
 
-    def _window_length(self) -> int:
-        """Frames per training window at the next step (the temporal curriculum)."""
+    def window_length_at(self, step: int | None = None) -> int:
+        """Frames per training window at ``step`` (0-based; default: the next step) as the temporal
+        curriculum plans it."""
         t = self.cfg.train
-        return sequence_length(self._schedule_epoch(), t.n_frames_start, t.n_frames_total, t.niter_step)
-
-    def window_length_at(self, step: int) -> int:
-        """Frames per training window at ``step`` (0-based) as the temporal curriculum plans it: by
-        epoch of ``len(self.loader)`` steps, or by step with ``train.total_steps``."""
-        t = self.cfg.train
-        if t.total_steps > 0:
-            epoch = schedule_epoch(step, t.total_steps, t.niter, t.niter_decay)
-        else:
-            epoch = step // max(1, len(self.loader))
-        return sequence_length(epoch, t.n_frames_start, t.n_frames_total, t.niter_step)
+        return sequence_length(self._schedule_epoch(step), t.n_frames_start, t.n_frames_total, t.niter_step)
 
     def planned_steps(self) -> int:
         """The steps this run ends at: the recipe's epochs, or ``train.total_steps``, or ``max_steps``."""
@@ -683,7 +675,7 @@ class Trainer:
     def _set_epoch(self, epoch: int) -> None:
         """Start pass ``epoch`` over the data: its shuffle, its window length, the schedule."""
         self.dataset.set_epoch(epoch)
-        self.dataset.set_n_frames(self._window_length())
+        self.dataset.set_n_frames(self.window_length_at())
         if hasattr(self.loader, "set_epoch"):
             self.loader.set_epoch(epoch)
         self._set_schedule()
@@ -812,7 +804,7 @@ class Trainer:
                             f.write(json.dumps(logs) + "\n")
                 # the window grows at the next step: a new pass starts with it (decided before the
                 # checkpoint below, so that a resume starts that pass too)
-                new_pass = t.total_steps > 0 and self._window_length() != self.dataset.n_frames
+                new_pass = t.total_steps > 0 and self.window_length_at() != self.dataset.n_frames
                 if new_pass:
                     self.epoch += 1
                     self.batch_in_epoch = 0

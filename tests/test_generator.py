@@ -287,3 +287,63 @@ def test_flow_detach_keeps_the_composite_from_training_the_flow():
     detached.zero_grad()
     detached(s, prev).w.abs().mean().backward()
     assert float(detached.scales[0].flow_head.conv.weight.grad.abs().sum()) > 0
+
+
+def _flow_branch_parameters(G: Generator) -> list[torch.nn.Parameter]:
+    """W and M's own parameters with ``flow_branch`` "separate": encoders, decoder, both heads."""
+    c = G.scales[0]
+    mods = (c.flow_label_encoder, c.flow_image_encoder, c.flow_decoder, c.flow_head, c.mask_head)
+    return [p for mod in mods for p in mod.parameters()]
+
+
+def test_separate_flow_branch_has_its_own_encoders():
+    """``model.flow_branch`` "separate": W and M read encoders of their own, built after every other
+    layer (the image path starts number for number as with "shared"); a loss on the hallucination
+    reaches the image encoders and not the flow branch, the flow loss the flow branch and not the
+    image encoders."""
+    plain, sep = _plain_and_variant(flow_branch="separate")
+    assert plain.scales[0].flow_label_encoder is None and sep.scales[0].flow_label_encoder is not None
+    assert "flow_encoders" in sep.parameter_counts() and "flow_encoders" not in plain.parameter_counts()
+    assert sep.parameter_counts()["total"] - plain.parameter_counts()["total"] == \
+        sep.parameter_counts()["flow_encoders"]
+    s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(plain(s, prev).h, sep(s, prev).h)
+    torch.nn.init.normal_(sep.scales[0].flow_head.conv.weight, 0.0, 0.05)
+    c = sep.scales[0]
+    sep.zero_grad()
+    sep(s, prev).h.square().mean().backward()
+    assert float(c.image_encoder.parameters().__next__().grad.abs().sum()) > 0
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in _flow_branch_parameters(sep))
+    sep.zero_grad()
+    sep(s, prev).w.abs().mean().backward()
+    assert float(c.flow_image_encoder.parameters().__next__().grad.abs().sum()) > 0
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in c.image_encoder.parameters())
+    # a finer scale gets its own flow encoders too
+    sep.add_scale()
+    assert sep.scales[1].flow_label_encoder is not None
+    assert sep(torch.rand(1, 3, 5, 32, 32), torch.rand(1, 2, 3, 32, 32)).w.shape == (1, 2, 32, 32)
+    with pytest.raises(ValueError, match="flow_branch must be one of"):
+        Generator(label_channels=5, flow_branch="own")
+
+
+def test_isolated_flow_branch_learns_only_from_its_own_losses():
+    """``flow_detach`` + ``mask_detach`` + ``flow_branch`` "separate": the composed frame (what the GAN,
+    feature-matching and VGG terms read) gives no parameter of W or M a gradient, while the mask
+    loss, which reads ``m`` itself, still reaches the mask head; the frame is the same as without
+    the detaches."""
+    _, iso = _plain_and_variant(flow_branch="separate", flow_detach=True, mask_detach=True)
+    _, att = _plain_and_variant(flow_branch="separate")
+    s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    for G in (iso, att):
+        torch.manual_seed(1)
+        torch.nn.init.normal_(G.scales[0].flow_head.conv.weight, 0.0, 0.05)
+    a, b = att(s, prev), iso(s, prev)
+    torch.testing.assert_close(a.x, b.x)
+    for G, out, reached in ((att, a, True), (iso, b, False)):
+        G.zero_grad()
+        out.x.square().mean().backward()
+        total = sum(float(p.grad.abs().sum()) for p in _flow_branch_parameters(G) if p.grad is not None)
+        assert (total > 0) == reached
+    iso.zero_grad()
+    iso(s, prev).m.mean().backward()
+    assert float(iso.scales[0].mask_head.conv.weight.grad.abs().sum()) > 0

@@ -20,6 +20,7 @@ PART_NAMES = {
     "image_up": "image upsampling",
     "flow_up": "flow upsampling",
     "heads": "heads (image, flow, mask)",
+    "flow_encoders": "flow branch's own encoders",
 }
 
 

@@ -93,6 +93,8 @@ class ModelConfig:
     flow_scale: float = 20.0  # the flow head's output is multiplied by flow_scale * 2^s at scale s
     flow_context: bool = False  # add the bottleneck's frame-mean to the flow features (not in the reference)
     flow_detach: bool = False  # warp along w.detach(): only the flow losses train W (not in the reference)
+    flow_branch: Literal["shared", "separate"] = "shared"  # W and M on the image encoders, or their own
+    mask_detach: bool = False  # compose with m.detach(): only the mask loss trains M (not in the reference)
     upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
     # discriminators
     ndf: int = 64  # width of the discriminators' first layer

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 __all__ = ["Generator", "GeneratorOutput", "CoarseGenerator", "LocalEnhancer"]
 
 
+FLOW_BRANCHES = ("shared", "separate")  # model.flow_branch
+
+
 @dataclass
 class GeneratorOutput:
     """What G produces for frame t. Images are ``[B, 3, H, W]`` in ``[-1, 1]``, masks ``[B, 1, H, W]``."""
@@ -134,7 +137,8 @@ class CoarseGenerator(_Scale):
 
     def __init__(self, label_in: int, prev_in: int, ngf: int, n_down: int, n_blocks_enc: int,
                  n_blocks_dec: int, use_flow: bool, use_fg: bool, fg_ngf: int, fg_n_blocks: int,
-                 norm: str, flow_scale: float, upsample: str = "resize", flow_context: bool = False):
+                 norm: str, flow_scale: float, upsample: str = "resize", flow_context: bool = False,
+                 flow_branch: str = "shared"):
         super().__init__()
         self.label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
         # no previous frames (n_prev = 0): the per-frame pix2pixHD baseline
@@ -153,14 +157,24 @@ class CoarseGenerator(_Scale):
         # frame, the form a uniform camera pan would take; this carries it past the norms. Built
         # without drawing (skip_init) so that every other layer's initial weights stay the same.
         self.flow_context = nn.utils.skip_init(nn.Conv2d, c, ngf, 1) if (use_flow and flow_context) else None
+        # model.flow_branch "separate": W and M read their own encoders (built last, on a forked
+        # random state, so that every other layer draws the same initial weights as with "shared")
+        self.flow_label_encoder = self.flow_image_encoder = None
+        if use_flow and flow_branch == "separate":
+            with torch.random.fork_rng(devices=[]):
+                self.flow_label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
+                self.flow_image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm)
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         z = self.label_encoder(labels)  # [B, ngf * 2^n_down, h / 2^n_down, w / 2^n_down]
         if self.image_encoder is not None:
             z = z + self.image_encoder(prev)
-        flow = self.flow_decoder(z) if self.flow_decoder is not None else None
+        z_flow = z
+        if self.flow_label_encoder is not None:
+            z_flow = self.flow_label_encoder(labels) + self.flow_image_encoder(prev)
+        flow = self.flow_decoder(z_flow) if self.flow_decoder is not None else None
         if self.flow_context is not None:
-            flow = flow + self.flow_context(z.mean((2, 3), keepdim=True))
+            flow = flow + self.flow_context(z_flow.mean((2, 3), keepdim=True))
         fg = self.fg_decoder(self.fg_encoder(labels)) if self.fg_encoder is not None else None
         return Features(self.image_decoder(z), flow, fg)
 
@@ -174,7 +188,8 @@ class LocalEnhancer(_Scale):
     """
 
     def __init__(self, scale: int, label_in: int, prev_in: int, ngf: int, n_blocks: int, use_flow: bool,
-                 use_fg: bool, fg_ngf: int, norm: str, flow_scale: float, upsample: str = "resize"):
+                 use_fg: bool, fg_ngf: int, norm: str, flow_scale: float, upsample: str = "resize",
+                 flow_branch: str = "shared"):
         super().__init__()
         n = ngf // 2**scale
         self.label_encoder = nn.Sequential(ConvNormReLU(label_in, n, 7, norm=norm),
@@ -193,6 +208,13 @@ class LocalEnhancer(_Scale):
         else:
             self.fg_encoder = self.fg_decoder = None
         self._make_heads(n, nf, use_flow, use_fg, flow_scale * 2**scale)
+        self.flow_label_encoder = self.flow_image_encoder = None
+        if use_flow and flow_branch == "separate":  # as in CoarseGenerator
+            with torch.random.fork_rng(devices=[]):
+                self.flow_label_encoder = nn.Sequential(ConvNormReLU(label_in, n, 7, norm=norm),
+                                                        ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
+                self.flow_image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
+                                                        ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         if coarser is None:
@@ -201,7 +223,10 @@ class LocalEnhancer(_Scale):
         if self.image_encoder is not None:
             z = z + self.image_encoder(prev)
         image = self.image_decoder(z + coarser.image)
-        flow = self.flow_decoder(z + coarser.flow) if self.flow_decoder is not None else None
+        z_flow = z
+        if self.flow_label_encoder is not None:
+            z_flow = self.flow_label_encoder(labels) + self.flow_image_encoder(prev)
+        flow = self.flow_decoder(z_flow + coarser.flow) if self.flow_decoder is not None else None
         fg = self.fg_decoder(self.fg_encoder(labels) + coarser.fg) if self.fg_encoder is not None else None
         return Features(image, flow, fg)
 
@@ -230,6 +255,8 @@ class Generator(nn.Module):
         flow_scale: the flow head's factor at scale 0 (20: the flow is predicted in pixels / 20).
         foreground_ids: one-hot channels of the foreground classes, used to compute ``m_B`` from the
             labels of frame t when ``forward`` is not given one.
+        flow_context, flow_detach, flow_branch, mask_detach: options of the flow branch that are
+            not in the reference (``model.*`` in :class:`vid2vid.config.ModelConfig`).
     """
 
     def __init__(
@@ -253,12 +280,16 @@ class Generator(nn.Module):
         upsample: str = "resize",
         flow_context: bool = False,
         flow_detach: bool = False,
+        flow_branch: str = "shared",
+        mask_detach: bool = False,
     ):
         super().__init__()
         if composition not in COMPOSITIONS:
             raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
         if n_prev < 0 or n_scales < 1:
             raise ValueError(f"need n_prev >= 0 and n_scales >= 1, got n_prev={n_prev}, n_scales={n_scales}")
+        if flow_branch not in FLOW_BRANCHES:
+            raise ValueError(f"flow_branch must be one of {FLOW_BRANCHES}, got {flow_branch!r}")
         if n_prev == 0 and use_flow:
             raise ValueError("a per-frame generator (n_prev = 0) has no previous frame to warp: "
                              "set use_flow=False")
@@ -272,9 +303,13 @@ class Generator(nn.Module):
         # VGG terms cannot bend the flow towards whatever warp looks realistic; the flow and warp
         # losses (which read self's output w) still train it
         self.flow_detach = flow_detach
+        # model.mask_detach: the composite reads m.detach(), so only the mask loss trains M; with
+        # flow_detach and flow_branch "separate" the whole W/M branch is then a supervised flow and
+        # occlusion estimator that the GAN, feature-matching and VGG terms cannot reach
+        self.mask_detach, self.flow_branch = mask_detach, flow_branch
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
-            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context,
+            use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context, flow_branch,
         )])
         for _ in range(1, n_scales):
             self.add_scale()
@@ -303,7 +338,8 @@ class Generator(nn.Module):
             fg_ngf=m.fg_ngf, fg_n_blocks=m.fg_n_blocks, n_scales=m.n_scales, n_blocks_local=m.n_blocks_local,
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
-            flow_context=m.flow_context, flow_detach=m.flow_detach,
+            flow_context=m.flow_context, flow_detach=m.flow_detach, flow_branch=m.flow_branch,
+            mask_detach=m.mask_detach,
         )
 
     def add_scale(self) -> Generator:
@@ -318,7 +354,7 @@ class Generator(nn.Module):
                              f"divisible by 2^{s}")
         enhancer = LocalEnhancer(s, self._label_in, self._prev_in, self.ngf, self.n_blocks_local,
                                  self.use_flow, self.use_fg_prior, self.fg_ngf, self.norm, self.flow_scale,
-                                 self.upsample)
+                                 self.upsample, self.flow_branch)
         _init_generator(enhancer)
         ref = next(self.parameters(), None)
         if ref is not None:
@@ -375,7 +411,8 @@ class Generator(nn.Module):
     def parameter_counts(self) -> dict[str, Any]:
         """Parameters per part (the reference code's breakdown): ``fg_branch`` (with
         its head), ``label_encoder``, ``image_encoder``, ``image_res``, ``flow_res``, ``image_up``,
-        ``flow_up``, ``heads`` (image, flow, mask) of scale 0; ``local_enhancers``, one total per
+        ``flow_up``, ``heads`` (image, flow, mask) of scale 0 (and ``flow_encoders`` with
+        ``flow_branch`` "separate"); ``local_enhancers``, one total per
         finer scale; ``total``."""
         def n(*mods: nn.Module | None) -> int:
             return sum(p.numel() for mod in mods if mod is not None for p in mod.parameters())
@@ -390,6 +427,8 @@ class Generator(nn.Module):
             "image_up": n(c.image_decoder.up),
             "flow_up": n(c.flow_decoder.up) if c.flow_decoder is not None else 0,
             "heads": n(c.image_head, c.flow_head, c.mask_head),
+            **({"flow_encoders": n(c.flow_label_encoder, c.flow_image_encoder)}
+               if c.flow_label_encoder is not None else {}),
             "local_enhancers": [n(s) for s in self.scales[1:]],
             "total": n(self),
         }
@@ -441,7 +480,8 @@ class Generator(nn.Module):
             warped = warp(prev[:, -1], w.detach() if self.flow_detach else w)
         else:
             warped = None
-        x = compose(warped, m, h_B, h_F_used, m_B, self.composition)
+        m_used = m.detach() if (m is not None and self.mask_detach) else m
+        x = compose(warped, m_used, h_B, h_F_used, m_B, self.composition)
         h = hallucination(h_B, h_F_used, m_B)
         return GeneratorOutput(x=x, h=h, h_B=h_B, h_F=h_F, m_B=m_B, w=w, m=m, warped=warped)
 

@@ -91,6 +91,9 @@ def test_summary_applies_overrides_and_prints_a_table():
     assert rc == 0 and json.loads(out)["D_V"] == []
     rc, out, _ = run_cli("summary", "--preset", "cityscapes-512")
     assert rc == 0 and "411.34 M" in out and "foreground branch" in out
+    assert "flow branch's own encoders" not in out and "feature encoder E" not in out
+    rc, out, _ = run_cli("summary", "--preset", "tiny", "model.flow_branch=separate", "model.feat_nc=3")
+    assert rc == 0 and "flow branch's own encoders" in out and "feature encoder E" in out
     rc, _, err = run_cli("summary", "--preset", "tiny", "model.ngff=3")
     assert rc == 2 and "did you mean 'model.ngf'" in err
 

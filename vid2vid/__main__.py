@@ -22,6 +22,8 @@ from vid2vid import __version__
 from vid2vid.commands import (
     INPUT_ERRORS,
     check,
+    edit,
+    features,
     flow,
     generate,
     prepare,
@@ -41,6 +43,8 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "check": (check, "decode every file of a dataset and list the bad ones"),
     "summary": (summary, "print the parameter counts of a preset's networks"),
     "generate": (generate, "turn a folder of label maps into a video with a generator"),
+    "features": (features, "cluster a generator's instance features for multimodal synthesis"),
+    "edit": (edit, "rewrite label-map classes (trees -> buildings) for generate to re-synthesise"),
     "prepare": (prepare, "turn your own videos into a dataset (edges, face, pose, segmentation)"),
     "study": (study, "run a human preference study in a browser and report its scores"),
 }

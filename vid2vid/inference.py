@@ -3,6 +3,11 @@
 The first frame comes from the generator itself (labels alone, ``prev=None``); every later frame
 is generated from the last ``L + 1`` label maps and the last ``L`` outputs, which is all that is
 kept, so sequences of any length stream through.
+
+A generator with a feature encoder (``model.feat_nc`` > 0, multimodal synthesis) also needs a feature
+map per frame: a :class:`~vid2vid.multimodal.FeatureSource` gives it (``features=``): cluster centres
+drawn with a seed, chosen ones, or E of the real frames. Without one, the real frames are encoded
+when the input has them (reconstruction), else the maps are zero (with a warning).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from vid2vid.data.layout import (
     read_rgb,
 )
 from vid2vid.models import Generator, GeneratorOutput, background_mask
+from vid2vid.multimodal import FeatureSource, RealFeatures, frame_keys
 from vid2vid.video import label_to_color, side_by_side, to_uint8
 
 __all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outputs", "generate_video",
@@ -40,14 +46,16 @@ __all__ = ["InputFrame", "read_input_frames", "generate_frames", "generate_outpu
 @dataclass
 class InputFrame:
     """One frame of semantic input at the model's size: ``label [C_s, H, W]``, ``label_ids [1, H, W]``
-    (or None for continuous inputs), the real frame ``[3, H, W]`` in ``[-1, 1]`` when known, and a
-    picture of the input (``uint8 [H, W, 3]``) for side-by-side videos."""
+    (or None for continuous inputs), the real frame ``[3, H, W]`` in ``[-1, 1]`` when known, a
+    picture of the input (``uint8 [H, W, 3]``) for side-by-side videos, and the instance ids
+    ``[1, H, W]`` when an instance map was read (the regions of multimodal features)."""
 
     label: torch.Tensor
     label_ids: torch.Tensor | None
     real: torch.Tensor | None
     picture: np.ndarray
     name: str
+    inst: torch.Tensor | None = None
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -90,11 +98,11 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
                 raise DataError(f"{path}: label id {int(ids.max())} >= label_nc = {d.label_nc} "
                                 f"(frame {i} of {labels_dir.name})")
             ids = _resize(ids[None], size, "nearest").long()  # [1, H, W]
-            inst = None
+            inst = inst_read = None
             if d.use_instance:
                 if inst_dir is not None:
                     raw = torch.from_numpy(read_instance(Path(inst_dir) / inst_names[i]).astype(np.int64))
-                    inst = _resize(raw[None], size, "nearest").long()[0]
+                    inst = inst_read = _resize(raw[None], size, "nearest").long()[0]
                 else:
                     inst = ids[0]
             label = encode_labels(ids[0], d.label_nc, inst, d.use_instance)
@@ -105,12 +113,13 @@ def read_input_frames(cfg: Config, labels_dir: str | os.PathLike, inst_dir: str 
             label = _resize(image_to_tensor(read_source(path, 0, d.input_nc)), size, "bilinear")
             if d.use_instance:
                 label = torch.cat([label, torch.zeros_like(label[:1])])
-            ids = None
+            ids = inst_read = None
             picture = to_uint8(label[: d.input_nc] if d.input_nc in (1, 3) else label[:1])
         real = None
         if real_names is not None:
             real = _resize(image_to_tensor(read_rgb(Path(real_dir) / real_names[i])), size, "bilinear")
-        yield InputFrame(label=label, label_ids=ids, real=real, picture=picture, name=name)
+        yield InputFrame(label=label, label_ids=ids, real=real, picture=picture, name=name,
+                         inst=None if inst_read is None else inst_read[None])
 
 
 def _pair_by_name(names: list[str], folder: str | os.PathLike, what: str) -> list[str]:
@@ -126,33 +135,51 @@ def _pair_by_name(names: list[str], folder: str | os.PathLike, what: str) -> lis
 
 @torch.no_grad()
 def generate_frames(G: Generator, cfg: Config, frames: Iterator[InputFrame],
-                    device: str | torch.device = "cpu") -> Iterator[tuple[InputFrame, torch.Tensor]]:
+                    device: str | torch.device = "cpu",
+                    features: FeatureSource | None = None) -> Iterator[tuple[InputFrame, torch.Tensor]]:
     """Yield ``(input, x~_t [3, H, W] in [-1, 1])`` frame by frame; keeps only ``L + 1`` labels and
-    ``L`` outputs."""
-    for frame, out in generate_outputs(G, cfg, frames, device):
+    ``L`` outputs. ``features``: see :func:`generate_outputs`."""
+    for frame, out in generate_outputs(G, cfg, frames, device, features):
         yield frame, out.x[0].cpu()
 
 
 @torch.no_grad()
 def generate_outputs(G: Generator, cfg: Config, frames: Iterator[InputFrame],
-                     device: str | torch.device = "cpu") -> Iterator[tuple[InputFrame, GeneratorOutput]]:
+                     device: str | torch.device = "cpu",
+                     features: FeatureSource | None = None) -> Iterator[tuple[InputFrame, GeneratorOutput]]:
     """As :func:`generate_frames`, but yield everything G produced for each frame (batch of one,
     on ``device``): the flow ``w``, the occlusion mask ``m``, the hallucinations; ``x`` clamped to
-    ``[-1, 1]``, exactly the frame fed back as the next frame's previous output."""
+    ``[-1, 1]``, exactly the frame fed back as the next frame's previous output.
+
+    ``features``: with a feature encoder (``G.feat_nc`` > 0), where each frame's feature map comes
+    from (:mod:`vid2vid.multimodal`); None: the real frames encoded when the input has them, else
+    zeros (with a warning). Ignored without a feature encoder."""
     G = G.to(device).eval()
     L = G.n_prev
+    if G.feat_nc and features is None:
+        features = RealFeatures(missing="zeros")
     labels: deque[torch.Tensor] = deque(maxlen=L + 1)
+    feats: deque[torch.Tensor] = deque(maxlen=L + 1)  # the feature maps of the same frames
     prev: deque[torch.Tensor] = deque(maxlen=L)
     for frame in frames:
         s = frame.label.to(device)
         if not labels:  # before frame 0 there are no labels: repeat frame 0's
             labels.extend([s] * L)
         labels.append(s)
+        f_t = None
+        if G.feat_nc:
+            keys = frame_keys(frame.label_ids, frame.inst, s).to(device)
+            real = None if frame.real is None else frame.real[None].to(device)
+            f = features(G, keys, real)[0].to(s.dtype)  # [feat_nc, H, W]
+            if not feats:
+                feats.extend([f] * L)
+            feats.append(f)
+            f_t = torch.stack(list(feats), 0)[None]
         m_B = None
         if G.use_fg_prior and frame.label_ids is not None:
             m_B = background_mask(frame.label_ids[None].to(device), cfg.data.foreground_ids)
         prev_t = torch.stack(list(prev), 0)[None] if prev else None
-        out = G(torch.stack(list(labels), 0)[None], prev_t, m_B)
+        out = G(torch.stack(list(labels), 0)[None], prev_t, m_B, f_t)
         out.x = out.x.clamp(-1, 1)
         prev.append(out.x[0])
         yield frame, out
@@ -167,10 +194,11 @@ def side_captions(cfg: Config) -> tuple[str, str, str]:
 def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out: str | os.PathLike,
                    real_dir: str | os.PathLike | None = None, inst_dir: str | os.PathLike | None = None,
                    side: bool = False, fps: float = 10, max_frames: int | None = None,
-                   device: str | torch.device = "cpu") -> tuple[Path, int]:
+                   device: str | torch.device = "cpu",
+                   features: FeatureSource | None = None) -> tuple[Path, int]:
     """Generate the video of a label folder and write it (``.mp4`` H.264, ``.gif``, or a folder of
     PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side,
-    each panel captioned (:func:`side_captions`).
+    each panel captioned (:func:`side_captions`); ``features`` as in :func:`generate_outputs`.
     A video or GIF replaces ``out`` only when complete (see :class:`~vid2vid.video.VideoWriter`).
     Returns the path and the number of frames."""
     from itertools import islice
@@ -185,7 +213,7 @@ def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out
         stream = islice(stream, max_frames)
     n = 0
     with VideoWriter(out, fps=fps) as writer:
-        for frame, x in generate_frames(G, cfg, stream, device=device):
+        for frame, x in generate_frames(G, cfg, stream, device=device, features=features):
             picture = to_uint8(x)
             if side:
                 panels = [frame.picture, picture]

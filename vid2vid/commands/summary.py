@@ -21,6 +21,7 @@ PART_NAMES = {
     "flow_up": "flow upsampling",
     "heads": "heads (image, flow, mask)",
     "flow_encoders": "flow branch's own encoders",
+    "feature_encoder": "feature encoder E",
 }
 
 
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"G {_m(counts['G'])}")
     parts = counts["G_parts"]
     for key, name in PART_NAMES.items():
-        print(f"  {name:<28}{_m(parts[key])}")
+        if key in parts:  # the optional parts only where the config has them
+            print(f"  {name:<28}{_m(parts[key])}")
     for s, n in enumerate(parts["local_enhancers"], start=1):
         print(f"  {f'local enhancer (scale {s})':<28}{_m(n)}")
     print(f"D_I {_m(counts['D_I'])}  ({m.num_D} spatial scales, input {d.label_channels} + 3 channels)")

@@ -96,6 +96,10 @@ class ModelConfig:
     flow_branch: Literal["shared", "separate"] = "shared"  # W and M on the image encoders, or their own
     mask_detach: bool = False  # compose with m.detach(): only the mask loss trains M (not in the reference)
     upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
+    feat_nc: int = 0  # multimodal: channels of the per-instance feature map E adds to each frame's labels;
+    # 0 = no feature encoder (reference: 3 street scenes, 16 faces); `python -m vid2vid features` clusters it
+    nef: int = 16  # width of the feature encoder E's first layer (reference 16)
+    n_downsample_E: int = 4  # stride-2 convolutions of E (reference 4); frame sides divisible by 2^this
     # discriminators
     ndf: int = 64  # width of the discriminators' first layer
     n_layers_D: int = 3  # stride-2 4x4 convolutions per PatchGAN

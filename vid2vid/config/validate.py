@@ -50,7 +50,7 @@ def validate(cfg: Config) -> Config:
         "train.niter": t.niter, "train.niter_decay": t.niter_decay, "train.niter_step": t.niter_step,
         "train.niter_fix_global": t.niter_fix_global, "train.snapshot_every": t.snapshot_every,
         "train.sample_every": t.sample_every, "train.flow_warmup": t.flow_warmup,
-        "train.total_steps": t.total_steps,
+        "train.total_steps": t.total_steps, "model.feat_nc": m.feat_nc,
     }
     for key, value in non_negative.items():
         if value < 0:
@@ -120,6 +120,14 @@ def validate(cfg: Config) -> Config:
     if min(h, w) < smallest:
         raise ConfigError(f"frame size {h} x {w} is too small for model.n_downsample={m.n_downsample}, "
                           f"model.n_scales={m.n_scales}: each side must be at least {smallest}")
+    if m.feat_nc > 0:  # the feature encoder E (multimodal synthesis)
+        if m.nef < 1 or m.n_downsample_E < 0:
+            raise ConfigError(f"model.nef must be >= 1 and model.n_downsample_E >= 0 when model.feat_nc > 0, "
+                              f"got {m.nef} and {m.n_downsample_E}")
+        if h % 2**m.n_downsample_E or w % 2**m.n_downsample_E:
+            raise ConfigError(f"frame size {h} x {w} must be divisible by 2^model.n_downsample_E = "
+                              f"{2 ** m.n_downsample_E} for the feature encoder (model.feat_nc={m.feat_nc}); "
+                              "lower model.n_downsample_E")
     if t.n_frames_start > t.n_frames_total:
         raise ConfigError(f"train.n_frames_start={t.n_frames_start} exceeds train.n_frames_total="
                           f"{t.n_frames_total}")

@@ -33,6 +33,15 @@ omitted and the generator has ``foreground_ids``, it is computed from the one-ho
 (:func:`vid2vid.models.compose.background_mask_from_onehot`); :func:`background_mask` computes it
 from label ids.
 
+Multimodal synthesis (``feat_nc`` > 0, pix2pixHD's feature embedding): the generator owns the
+instance-wise feature encoder ``E`` (:mod:`vid2vid.models.feature_encoder`) and every frame's labels
+``s_t`` are concatenated with a feature map ``f_t`` of ``feat_nc`` channels, constant inside each
+instance: ``forward(labels, prev, m_B, features)``. During training ``f_t`` is ``E`` of the real frame,
+pooled per instance (:meth:`Generator.encode_features`), so E trains through G's losses; at
+inference it is a cluster centre per instance (:mod:`vid2vid.multimodal`). E lives inside G so
+that every checkpoint of G carries it; a generator with ``feat_nc = 0`` (the default, and every
+checkpoint written before the option existed) has no ``E`` and the same weights as before.
+
 Ablations (the paper's Table 2): ``use_flow=False`` removes W and M (no flow decoder, no flow
 or mask heads; ``x~ = h~``, the previous frames still enter through the image encoder);
 ``use_fg_prior=False`` removes H_F (a single hallucination, every pixel treated as background).
@@ -51,6 +60,7 @@ from torch import Tensor, nn
 from vid2vid.flow.warp import warp
 from vid2vid.models.blocks import ConvNormReLU, Decoder, Encoder, Head, init_weights
 from vid2vid.models.compose import COMPOSITIONS, background_mask_from_onehot, compose, hallucination
+from vid2vid.models.feature_encoder import FeatureEncoder
 
 if TYPE_CHECKING:
     from vid2vid.config import Config
@@ -257,6 +267,9 @@ class Generator(nn.Module):
             labels of frame t when ``forward`` is not given one.
         flow_context, flow_detach, flow_branch, mask_detach: options of the flow branch that are
             not in the reference (``model.*`` in :class:`vid2vid.config.ModelConfig`).
+        feat_nc, nef, n_downsample_E: the instance-wise feature encoder E (multimodal synthesis):
+            channels of the feature map added to every frame's labels (0 = no E), E's width and
+            downsamplings (reference: 3 street / 16 face, 16, 4).
     """
 
     def __init__(
@@ -282,6 +295,9 @@ class Generator(nn.Module):
         flow_detach: bool = False,
         flow_branch: str = "shared",
         mask_detach: bool = False,
+        feat_nc: int = 0,
+        nef: int = 16,
+        n_downsample_E: int = 4,
     ):
         super().__init__()
         if composition not in COMPOSITIONS:
@@ -290,6 +306,8 @@ class Generator(nn.Module):
             raise ValueError(f"need n_prev >= 0 and n_scales >= 1, got n_prev={n_prev}, n_scales={n_scales}")
         if flow_branch not in FLOW_BRANCHES:
             raise ValueError(f"flow_branch must be one of {FLOW_BRANCHES}, got {flow_branch!r}")
+        if feat_nc < 0:
+            raise ValueError(f"feat_nc must be >= 0 (0 = no feature encoder), got {feat_nc}")
         if n_prev == 0 and use_flow:
             raise ValueError("a per-frame generator (n_prev = 0) has no previous frame to warp: "
                              "set use_flow=False")
@@ -298,6 +316,7 @@ class Generator(nn.Module):
         self.use_fg_prior, self.fg_ngf, self.use_flow = use_fg_prior, fg_ngf, use_flow
         self.composition, self.flow_scale, self.upsample = composition, flow_scale, upsample
         self.foreground_ids = tuple(int(i) for i in foreground_ids)
+        self.feat_nc = feat_nc
         self.coarse_frozen = False
         # model.flow_detach: the composite warps along w.detach(), so the GAN, feature-matching and
         # VGG terms cannot bend the flow towards whatever warp looks realistic; the flow and warp
@@ -313,13 +332,15 @@ class Generator(nn.Module):
         )])
         for _ in range(1, n_scales):
             self.add_scale()
+        # E after the scales: every layer of the scales draws the same initial weights as without E
+        self.E = FeatureEncoder(feat_nc, nef, n_downsample_E, norm, upsample) if feat_nc else None
         _init_generator(self)
         self._set_requires_grad()
 
     # ------------------------------------------------------------------ construction
     @property
     def _label_in(self) -> int:
-        return (self.n_prev + 1) * self.label_channels
+        return (self.n_prev + 1) * (self.label_channels + self.feat_nc)
 
     @property
     def _prev_in(self) -> int:
@@ -339,7 +360,7 @@ class Generator(nn.Module):
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
             flow_context=m.flow_context, flow_detach=m.flow_detach, flow_branch=m.flow_branch,
-            mask_detach=m.mask_detach,
+            mask_detach=m.mask_detach, feat_nc=m.feat_nc, nef=m.nef, n_downsample_E=m.n_downsample_E,
         )
 
     def add_scale(self) -> Generator:
@@ -412,8 +433,8 @@ class Generator(nn.Module):
         """Parameters per part (the reference code's breakdown): ``fg_branch`` (with
         its head), ``label_encoder``, ``image_encoder``, ``image_res``, ``flow_res``, ``image_up``,
         ``flow_up``, ``heads`` (image, flow, mask) of scale 0 (and ``flow_encoders`` with
-        ``flow_branch`` "separate"); ``local_enhancers``, one total per
-        finer scale; ``total``."""
+        ``flow_branch`` "separate", ``feature_encoder`` with ``feat_nc`` > 0); ``local_enhancers``,
+        one total per finer scale; ``total``."""
         def n(*mods: nn.Module | None) -> int:
             return sum(p.numel() for mod in mods if mod is not None for p in mod.parameters())
 
@@ -429,13 +450,32 @@ class Generator(nn.Module):
             "heads": n(c.image_head, c.flow_head, c.mask_head),
             **({"flow_encoders": n(c.flow_label_encoder, c.flow_image_encoder)}
                if c.flow_label_encoder is not None else {}),
+            **({"feature_encoder": n(self.E)} if self.E is not None else {}),
             "local_enhancers": [n(s) for s in self.scales[1:]],
             "total": n(self),
         }
 
     # ------------------------------------------------------------------ forward
+    def encode_features(self, x: Tensor, keys: Tensor) -> Tensor:
+        """The feature maps of real frames, pooled per instance: ``E(x)`` averaged inside every region.
+
+        Args:
+            x: real frames ``[.., 3, H, W]`` in ``[-1, 1]`` (any leading dimensions, e.g. ``[B, T]``).
+            keys: their region keys ``int64 [.., 1, H, W]``
+                (:func:`vid2vid.models.feature_encoder.region_keys`).
+
+        Returns:
+            ``[.., feat_nc, H, W]`` in ``(-1, 1)``, constant inside each region.
+        """
+        if self.E is None:
+            raise ValueError("this generator has no feature encoder (model.feat_nc = 0)")
+        lead = x.shape[:-3]
+        f = self.E(x.reshape(-1, *x.shape[-3:]), keys.reshape(-1, *keys.shape[-3:]))
+        return f.reshape(*lead, *f.shape[-3:])
+
     def forward(
-        self, labels: Tensor, prev: Tensor | None = None, m_B: Tensor | None = None
+        self, labels: Tensor, prev: Tensor | None = None, m_B: Tensor | None = None,
+        features: Tensor | None = None,
     ) -> GeneratorOutput:
         """Generate frame t.
 
@@ -445,6 +485,9 @@ class Generator(nn.Module):
                 first, ``L' <= L``; missing older frames are zeros), or None for the first frame.
             m_B: ``[B, 1, H, W]`` in ``[0, 1]``, 1 on background classes of frame t. Ignored without
                 the fg prior; computed from ``labels`` (one-hot) and ``foreground_ids`` when None.
+            features: ``[B, L+1, feat_nc, H, W]``, the instance feature maps of frames t-L..t
+                (:meth:`encode_features`, or cluster centres at inference); required when
+                ``feat_nc`` > 0, refused otherwise.
 
         H and W must be divisible by ``2^(n_downsample + n_scales - 1)``.
         """
@@ -464,6 +507,11 @@ class Generator(nn.Module):
         else:
             m_B = labels.new_ones(B, 1, H, W)
 
+        if self.feat_nc:  # each frame's labels and its feature map: [B, L+1, C_s + feat_nc, H, W]
+            labels = torch.cat([labels, self._check_features(features, labels)], dim=2)
+            C = C + self.feat_nc
+        elif features is not None:
+            raise ValueError("features given to a generator without a feature encoder (model.feat_nc = 0)")
         s_all = labels.reshape(B, T * C, H, W)  # s_{t-L..t} stacked on channels
         x_prev = prev.reshape(B, self.n_prev * 3, H, W)  # x~_{t-L..t-1} stacked on channels (L may be 0)
         feats: Features | None = None
@@ -500,6 +548,17 @@ class Generator(nn.Module):
         if min(h, w) < smallest:
             raise ValueError(f"frame size {h} x {w} is too small for n_downsample={self.n_downsample}, "
                              f"n_scales={self.n_scales}: each side must be at least {smallest}")
+
+    def _check_features(self, features: Tensor | None, labels: Tensor) -> Tensor:
+        B, T, _, H, W = labels.shape
+        expected = [B, T, self.feat_nc, H, W]
+        if features is None:
+            raise ValueError(f"this generator has a feature encoder (model.feat_nc = {self.feat_nc}): pass "
+                             f"features {expected} (encode_features of the real frames, or cluster centres)")
+        if list(features.shape) != expected:
+            raise ValueError(f"features must be [B, L+1, feat_nc, H, W] = {expected}, "
+                             f"got {list(features.shape)}")
+        return features.to(labels.dtype)
 
     def _pad_prev(self, prev: Tensor | None, labels: Tensor) -> Tensor:
         B, _, _, H, W = labels.shape

@@ -3,9 +3,12 @@ under every checkpoint of the project.
 
 ``generator.pt`` is a single file: ``{"config": dict, "generator": state_dict, "step": int}`` (plain
 data, so ``torch.load(..., weights_only=True)`` reads it). :func:`export_generator` writes it and
-:func:`load_generator` rebuilds ``(cfg, G, step)`` from it. They live beside the networks, not in
-``vid2vid.training``, so whatever only reads weights (``python -m vid2vid generate``, evaluation,
-the notebooks) does not import the Accelerate trainer.
+:func:`load_generator` rebuilds ``(cfg, G, step)`` from it. The state dict holds every part of G,
+the feature encoder of multimodal synthesis too (``E.*``, with ``model.feat_nc`` > 0; its cluster
+centres are a file of their own, ``features.pt``, :mod:`vid2vid.multimodal`); a config written before
+``model.feat_nc`` existed lacks the key and builds G without E, as it was trained. The two functions
+live beside the networks, not in ``vid2vid.training``, so whatever only reads weights (``python -m
+vid2vid generate``, evaluation, the notebooks) does not import the Accelerate trainer.
 
 Writes are atomic (:func:`atomic_save`): a temporary file in the same folder, flushed to disk
 (``fsync`` of the file and of the folder), then renamed, so a reader never sees a half-written file

@@ -9,6 +9,11 @@ forward per backward.
 Before the first frame of a sequence there are no labels: windows reaching back past frame 0
 repeat frame 0's labels; and there is no previous output: ``prev=None`` makes G generate the
 first frame from the labels alone (see :mod:`vid2vid.models.generator`).
+
+With a feature encoder (``G.feat_nc`` > 0, multimodal synthesis) every label window comes with the
+feature maps of the same frames: given (``features``, e.g. cluster centres) or encoded here from
+the real frames (``real`` and their region keys ``regions``), inside this ``forward`` so that E's
+parameters are part of the one forward that DistributedDataParallel expects per backward.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ __all__ = ["GeneratedFrames", "SequenceGenerator", "label_window", "stack_output
 def label_window(labels: Tensor, t: int, n_prev: int) -> Tensor:
     """Labels of frames ``t-L..t`` from ``labels [B, T, C, H, W]``, frame 0 repeated before the start:
     ``[B, L+1, C, H, W]``."""
-    idx = [max(0, t - n_prev + k) for k in range(n_prev + 1)]
-    return labels[:, idx]
+    return labels[:, _window_indices(t, n_prev)]
+
+
+def _window_indices(t: int, n_prev: int, offset: int = 0) -> list[int]:
+    """The frames of :func:`label_window` for frame ``t``, less ``offset`` (a tensor starting there)."""
+    return [max(0, t - n_prev + k) - offset for k in range(n_prev + 1)]
 
 
 class GeneratedFrames(NamedTuple):
@@ -84,6 +93,9 @@ class SequenceGenerator(nn.Module):
         prev: Tensor | None = None,
         start: int = 0,
         stop: int | None = None,
+        real: Tensor | None = None,
+        regions: Tensor | None = None,
+        features: Tensor | None = None,
     ) -> GeneratedFrames:
         """Generate frames ``start..stop-1``.
 
@@ -94,6 +106,10 @@ class SequenceGenerator(nn.Module):
             prev: ``[B, L', 3, H, W]`` in ``[-1, 1]``: the outputs (or real frames) just before
                 ``start``, oldest first; None when ``start`` is the first frame of a sequence.
             start, stop: the frames to generate (``stop`` defaults to ``T``).
+            real, regions: with a feature encoder, the real frames ``[B, T, 3, H, W]`` in ``[-1, 1]``
+                and their region keys ``int64 [B, T, 1, H, W]``: the features of frames
+                ``start - L .. stop - 1`` are encoded from them (E gets gradients).
+            features: with a feature encoder, instead: ``[B, T, feat_nc, H, W]`` given feature maps.
 
         Returns:
             :class:`GeneratedFrames`: the generated frames' outputs, time axis 1.
@@ -103,9 +119,17 @@ class SequenceGenerator(nn.Module):
             raise ValueError(f"need 0 <= start < stop <= T = {labels.shape[1]}, "
                              f"got start={start}, stop={stop}")
         L = self.G.n_prev
+        lo = 0  # the frame features[:, 0] belongs to
+        if self.G.feat_nc and features is None:
+            if real is None or regions is None:
+                raise ValueError(f"the generator has a feature encoder (feat_nc = {self.G.feat_nc}): pass "
+                                 "the real frames and their region keys (real, regions), or features")
+            lo = max(0, start - L)
+            features = self.G.encode_features(real[:, lo:stop], regions[:, lo:stop])  # [B, stop-lo, F, H, W]
         outputs: list[GeneratorOutput] = []
         for t in range(start, stop):
-            out = self.G(label_window(labels, t, L), prev, None if m_B is None else m_B[:, t])
+            f_t = None if features is None else features[:, _window_indices(t, L, lo)]
+            out = self.G(label_window(labels, t, L), prev, None if m_B is None else m_B[:, t], f_t)
             outputs.append(out)
             new = out.x[:, None]
             if L == 0:  # a per-frame generator keeps no history

@@ -13,7 +13,10 @@ Shape of a step (one batch of training windows ``[B, T, ...]``), as in the refer
 - Adam for G and for D with the reference's betas, constant then linearly decayed learning rate,
   optional TTUR; temporal curriculum (window length doubles every ``niter_step`` epochs) and
   spatial curriculum (coarser scales frozen ``niter_fix_global`` epochs after a finer one is added);
-  an optional EMA of G; mixed precision through Accelerate. With ``train.total_steps`` the run
+  an optional EMA of G; mixed precision through Accelerate;
+- with ``model.feat_nc`` > 0 (multimodal synthesis) G's feature encoder E encodes the real frames of
+  the window, pooled per instance (the region keys of the window's label and instance maps), and
+  trains with G through G's losses (:mod:`vid2vid.models.feature_encoder`). With ``train.total_steps`` the run
   lasts that many steps and these epoch counts become shares of them (:mod:`vid2vid.training.schedule`).
 
 Checkpoints: ``<out>/checkpoints/step_<N>/`` holds Accelerate's state (models, optimisers, RNG
@@ -50,6 +53,7 @@ from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.discriminators import FaceDiscriminator
+from vid2vid.models.feature_encoder import region_keys
 from vid2vid.models.io import (
     CheckpointWriteError,
     TrainingDiverged,
@@ -438,6 +442,14 @@ class Trainer:
         return background_mask(ids.flatten(0, 1), self.cfg.data.foreground_ids).reshape(
             *ids.shape[:2], 1, *ids.shape[3:])
 
+    def _regions(self, batch: dict) -> torch.Tensor | None:
+        """The region keys ``int64 [B, T, 1, H, W]`` the feature encoder pools over (instances, else
+        classes, else whole frames: :func:`~vid2vid.models.feature_encoder.region_keys`), or None
+        without a feature encoder."""
+        if self.cfg.model.feat_nc <= 0:
+            return None
+        return region_keys(batch.get("label_ids"), batch.get("inst"), like=batch["image"])
+
     def warmup_batch(self, batch: dict) -> dict[str, float]:
         """One update of the flow warm-up (``train.flow_warmup``): the flow branch W alone, on real frames.
 
@@ -466,7 +478,11 @@ class Trainer:
         lab = torch.cat([label_window(labels, t, L) for t in ts])  # [N, L+1, C_s, H, W], N = B (T-L)
         prev = torch.cat([real[:, t - L:t] for t in ts])  # [N, L, 3, H, W]: real x_{t-L..t-1}
         mb = None if m_B is None else torch.cat([label_window(m_B, t, L) for t in ts])
-        gen = self.seqG(lab, mb, prev, L, L + 1)
+        regions, real_w = self._regions(batch), None
+        if regions is not None:  # the feature encoder sees the real frames of the same windows
+            real_w = torch.cat([label_window(real, t, L) for t in ts])
+            regions = torch.cat([label_window(regions, t, L) for t in ts])
+        gen = self.seqG(lab, mb, prev, L, L + 1, real=real_w, regions=regions)
         real_t, real_p = torch.cat([real[:, t] for t in ts]), torch.cat([real[:, t - 1] for t in ts])
         flow_t = torch.cat([flow[:, t] for t in ts])
         valid = torch.cat([flow_valid[:, t] for t in ts]).to(real.dtype).reshape(-1, 1, 1, 1)
@@ -559,6 +575,7 @@ class Trainer:
         batch = self._prepare_batch(batch)
         labels, real, flow, flow_valid = batch["label"], batch["image"], batch["flow"], batch["flow_valid"]
         m_B = self._background_masks(batch)
+        regions = self._regions(batch)
         T, L, chunk = labels.shape[1], cfg.model.n_prev, max(1, cfg.train.chunk_length)
         K, S = cfg.model.n_frames_D, cfg.model.n_temporal_scales
         context = max(1, (K - 1) * K ** max(0, S - 1))  # earlier frames D_V and the warp losses need
@@ -571,7 +588,8 @@ class Trainer:
         n_chunks = 0
         for c0 in range(start, T, chunk):
             c1 = min(T, c0 + chunk)
-            gen = self.seqG(labels, m_B, prev, c0, c1)
+            gen = self.seqG(labels, m_B, prev, c0, c1, real=real if regions is not None else None,
+                            regions=regions)
             h0 = max(0, c0 - context)
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
                       fake=torch.cat([fake[:, h0:c0], gen.x], 1), flow=flow[:, h0:c1],

@@ -330,6 +330,53 @@ def test_flow_estimated_on_the_fly_when_the_dataset_has_none(tiny_data, tmp_path
     assert "G_flow" in history[0] and torch.isfinite(torch.tensor(history[0]["G_flow"]))
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_follows_what_the_cpu_computes_natively(tiny_data, tmp_path, monkeypatch, native):
+    """``train.mixed_precision: auto``: bf16 autocast where the CPU has bf16 instructions, fp32 where
+    bf16 would be emulated; the banner says which and why."""
+    import vid2vid.machine as machine
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert machine.native_bf16() is native
+    trainer = Trainer(tiny_cfg(tiny_data, **{"train.mixed_precision": "auto"}), tmp_path, max_steps=1,
+                      log_with=None)
+    assert trainer.acc.mixed_precision == ("bf16" if native else "no")
+    banner = trainer.banner()
+    assert ("mixed bf16 (auto: this CPU computes in bf16 natively)" if native
+            else "fp32 (auto: this CPU has no native bf16") in banner
+    assert machine.resolve_precision("no") == ("no", "train.mixed_precision")
+
+
+@pytest.mark.slow
+def test_compiled_models_train_to_the_same_losses_and_checkpoint_keys(tiny_data, tmp_path, monkeypatch):
+    """``train.compile``: G and the discriminators compiled in place; one step's losses match the
+    uncompiled run's (same seed) and the generator.pt keys are the plain ones. TorchDynamo traces
+    every module here; its graphs run eagerly (the default inductor backend would spend minutes
+    generating C++ for a tiny model: what compiling costs and gains is ``reproduce/benchmark.py``'s
+    to measure)."""
+    compiled = []
+    plain_compile = torch.nn.Module.compile
+
+    def eager_compile(self, *args, **kwargs):
+        compiled.append(type(self).__name__)
+        return plain_compile(self, backend="eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", eager_compile)
+    histories, keys = {}, {}
+    for flag in (False, True):
+        out = tmp_path / str(flag)
+        trainer = Trainer(tiny_cfg(tiny_data, **{"train.compile": flag}), out, max_steps=2, log_with=None)
+        histories[flag] = trainer.fit()
+        keys[flag] = set(torch.load(out / "generator.pt", weights_only=True)["generator"])
+    assert compiled == ["Generator", "ImageDiscriminator", "AllTemporalScales"]
+    assert keys[True] == keys[False] and not any("_orig_mod" in k for k in keys[True])
+    for a, b in zip(histories[False], histories[True]):
+        for name in a:
+            if name.startswith(("G_", "D_")):
+                assert b[name] == pytest.approx(a[name], rel=1e-3, abs=1e-5), name
+
+
 def test_bf16_mixed_precision_trains_on_the_cpu(tiny_data, tmp_path):
     trainer = Trainer(tiny_cfg(tiny_data, **{"train.mixed_precision": "bf16"}), tmp_path, max_steps=1,
                       log_with=None)

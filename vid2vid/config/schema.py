@@ -151,7 +151,9 @@ class TrainConfig:
     real_first_frames: bool = False  # True: real first L frames given (reference); False: G makes them
     batch_size: int = 1  # sequences per optimisation step (over all devices)
     ema_decay: float = 0.0  # decay of the generator's weight average; 0 = no EMA
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast precision (Accelerate's mixed_precision)
+    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = "no"  # autocast precision (Accelerate's);
+    # "auto": bf16 where the CPU / GPU computes in bf16 natively, fp32 elsewhere (vid2vid.machine)
+    compile: bool = False  # torch.compile G and the discriminators (in place; the first steps compile)
     checkpoint_every: int = 1000  # optimisation steps between checkpoints
     keep_checkpoints: int = 3  # most recent training-state checkpoints kept on disk
     snapshot_every: int = 0  # steps between kept copies of generator.pt (snapshots/step_N.pt); 0 = none

@@ -51,6 +51,7 @@ from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
 from vid2vid.flow import flow_confidence, get_flow_estimator
 from vid2vid.losses import flow_loss, occlusion_mask_loss
+from vid2vid.machine import resolve_precision
 from vid2vid.models import background_mask, build_discriminators, build_generator
 from vid2vid.models.discriminators import FaceDiscriminator
 from vid2vid.models.feature_encoder import region_keys
@@ -173,8 +174,10 @@ class Trainer:
         self.max_steps = max_steps
         if accelerator is None:
             _release_single_process_state()
+        cpu = use_cpu()
+        precision, self.precision_reason = resolve_precision(cfg.train.mixed_precision, cuda=not cpu)
         self.acc = accelerator or Accelerator(
-            cpu=use_cpu(), mixed_precision=cfg.train.mixed_precision,
+            cpu=cpu, mixed_precision=precision,
             log_with=log_with, project_dir=str(self.out / "logs"),
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
             # the first frame of a sequence uses no flow head, a frozen coarse scale no coarse weights
@@ -220,6 +223,10 @@ class Trainer:
         if cfg.data.flow_source != "folder":
             self.flow_estimator = get_flow_estimator(cfg.data.flow_source)
 
+        if t.compile:  # in place (nn.Module.compile): state dicts, checkpoints and EMA keep their keys
+            for mod in (self.G, self.D_I, self.D_V, self.D_face):
+                if mod is not None:
+                    mod.compile()
         seqG = SequenceGenerator(self.G)
         modules = [seqG, self.D_I] + ([self.D_V] if self.D_V is not None else []) + \
             ([self.D_face] if self.D_face is not None else [])
@@ -656,6 +663,9 @@ class Trainer:
         omp = os.environ.get("OMP_NUM_THREADS")
         why = f"OMP_NUM_THREADS={omp}" if omp else "torch's default; OMP_NUM_THREADS sets it"
         precision = {"no": "fp32"}.get(acc.mixed_precision, f"mixed {acc.mixed_precision}")
+        precision += f" ({self.precision_reason})"
+        if t.compile:
+            precision += "; torch.compile: the first steps compile"
         G = acc.unwrap_model(self.seqG).G
         n_params = sum(p.numel() for p in G.parameters())
         steps, full = self.planned_steps(), t.total_steps or self.total_epochs * len(self.loader)

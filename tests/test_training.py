@@ -371,7 +371,7 @@ def test_compiled_models_train_to_the_same_losses_and_checkpoint_keys(tiny_data,
         keys[flag] = set(torch.load(out / "generator.pt", weights_only=True)["generator"])
     assert compiled == ["Generator", "ImageDiscriminator", "AllTemporalScales"]
     assert keys[True] == keys[False] and not any("_orig_mod" in k for k in keys[True])
-    for a, b in zip(histories[False], histories[True]):
+    for a, b in zip(histories[False], histories[True], strict=True):
         for name in a:
             if name.startswith(("G_", "D_")):
                 assert b[name] == pytest.approx(a[name], rel=1e-3, abs=1e-5), name

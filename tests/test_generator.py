@@ -347,3 +347,19 @@ def test_isolated_flow_branch_learns_only_from_its_own_losses():
     iso.zero_grad()
     iso(s, prev).m.mean().backward()
     assert float(iso.scales[0].mask_head.conv.weight.grad.abs().sum()) > 0
+
+
+def test_label_only_flow_branch_ignores_the_previous_frames():
+    """``model.flow_branch`` "labels": W and M read the label maps through an encoder of their own and
+    nothing else, so the flow and mask do not change with the previous frames, while the
+    hallucination does."""
+    _, G = _plain_and_variant(flow_branch="labels")
+    c = G.scales[0]
+    assert c.flow_label_encoder is not None and c.flow_image_encoder is None
+    torch.nn.init.normal_(c.flow_head.conv.weight, 0.0, 0.05)
+    s = torch.rand(1, 3, 5, 16, 16)
+    a, b = G(s, torch.rand(1, 2, 3, 16, 16) * 2 - 1), G(s, torch.rand(1, 2, 3, 16, 16) * 2 - 1)
+    assert float(a.w.abs().max()) > 0
+    torch.testing.assert_close(a.w, b.w)
+    torch.testing.assert_close(a.m, b.m)
+    assert not torch.allclose(a.h, b.h)

@@ -93,7 +93,8 @@ class ModelConfig:
     flow_scale: float = 20.0  # the flow head's output is multiplied by flow_scale * 2^s at scale s
     flow_context: bool = False  # add the bottleneck's frame-mean to the flow features (not in the reference)
     flow_detach: bool = False  # warp along w.detach(): only the flow losses train W (not in the reference)
-    flow_branch: Literal["shared", "separate"] = "shared"  # W and M on the image encoders, or their own
+    flow_branch: Literal["shared", "separate", "labels"] = "shared"  # W and M on the image encoders, on
+    # encoders of their own ("separate"), or on their own label encoder alone ("labels": no previous frames)
     mask_detach: bool = False  # compose with m.detach(): only the mask loss trains M (not in the reference)
     upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
     feat_nc: int = 0  # multimodal: channels of the per-instance feature map E adds to each frame's labels;

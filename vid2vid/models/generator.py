@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 __all__ = ["Generator", "GeneratorOutput", "CoarseGenerator", "LocalEnhancer"]
 
 
-FLOW_BRANCHES = ("shared", "separate")  # model.flow_branch
+FLOW_BRANCHES = ("shared", "separate", "labels")  # model.flow_branch
 
 
 @dataclass
@@ -127,6 +127,15 @@ class _Scale(nn.Module):
         self.mask_head = Head(width, 1, "sigmoid") if use_flow else None
         self.fg_head = Head(fg_width, 3, "tanh") if use_fg else None
 
+    flow_label_encoder: nn.Module | None  # set by each scale (a class default would hide the module)
+    flow_image_encoder: nn.Module | None
+
+    def _flow_encoding(self, labels: Tensor, prev: Tensor) -> Tensor:
+        """The flow branch's own encoding (``model.flow_branch`` "separate": labels and previous
+        frames; "labels": the labels alone)."""
+        z = self.flow_label_encoder(labels)
+        return z if self.flow_image_encoder is None else z + self.flow_image_encoder(prev)
+
     def head_modules(self) -> list[nn.Module]:
         return [h for h in (self.image_head, self.flow_head, self.mask_head, self.fg_head) if h is not None]
 
@@ -170,18 +179,17 @@ class CoarseGenerator(_Scale):
         # model.flow_branch "separate": W and M read their own encoders (built last, on a forked
         # random state, so that every other layer draws the same initial weights as with "shared")
         self.flow_label_encoder = self.flow_image_encoder = None
-        if use_flow and flow_branch == "separate":
+        if use_flow and flow_branch != "shared":  # "labels": no image encoder, W and M read s_{t-L..t} only
             with torch.random.fork_rng(devices=[]):
                 self.flow_label_encoder = Encoder(label_in, ngf, n_down, n_blocks_enc, norm)
-                self.flow_image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm)
+                if flow_branch == "separate":
+                    self.flow_image_encoder = Encoder(prev_in, ngf, n_down, n_blocks_enc, norm)
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         z = self.label_encoder(labels)  # [B, ngf * 2^n_down, h / 2^n_down, w / 2^n_down]
         if self.image_encoder is not None:
             z = z + self.image_encoder(prev)
-        z_flow = z
-        if self.flow_label_encoder is not None:
-            z_flow = self.flow_label_encoder(labels) + self.flow_image_encoder(prev)
+        z_flow = z if self.flow_label_encoder is None else self._flow_encoding(labels, prev)
         flow = self.flow_decoder(z_flow) if self.flow_decoder is not None else None
         if self.flow_context is not None:
             flow = flow + self.flow_context(z_flow.mean((2, 3), keepdim=True))
@@ -219,12 +227,13 @@ class LocalEnhancer(_Scale):
             self.fg_encoder = self.fg_decoder = None
         self._make_heads(n, nf, use_flow, use_fg, flow_scale * 2**scale)
         self.flow_label_encoder = self.flow_image_encoder = None
-        if use_flow and flow_branch == "separate":  # as in CoarseGenerator
+        if use_flow and flow_branch != "shared":  # as in CoarseGenerator
             with torch.random.fork_rng(devices=[]):
                 self.flow_label_encoder = nn.Sequential(ConvNormReLU(label_in, n, 7, norm=norm),
                                                         ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
-                self.flow_image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
-                                                        ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
+                if flow_branch == "separate":
+                    self.flow_image_encoder = nn.Sequential(ConvNormReLU(prev_in, n, 7, norm=norm),
+                                                            ConvNormReLU(n, 2 * n, 3, stride=2, norm=norm))
 
     def features(self, labels: Tensor, prev: Tensor, coarser: Features | None = None) -> Features:
         if coarser is None:
@@ -233,9 +242,7 @@ class LocalEnhancer(_Scale):
         if self.image_encoder is not None:
             z = z + self.image_encoder(prev)
         image = self.image_decoder(z + coarser.image)
-        z_flow = z
-        if self.flow_label_encoder is not None:
-            z_flow = self.flow_label_encoder(labels) + self.flow_image_encoder(prev)
+        z_flow = z if self.flow_label_encoder is None else self._flow_encoding(labels, prev)
         flow = self.flow_decoder(z_flow + coarser.flow) if self.flow_decoder is not None else None
         fg = self.fg_decoder(self.fg_encoder(labels) + coarser.fg) if self.fg_encoder is not None else None
         return Features(image, flow, fg)

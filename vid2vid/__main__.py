@@ -26,6 +26,7 @@ from vid2vid.commands import (
     features,
     flow,
     generate,
+    predict,
     prepare,
     preview,
     report_errors,
@@ -47,6 +48,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "edit": (edit, "rewrite label-map classes (trees -> buildings) for generate to re-synthesise"),
     "prepare": (prepare, "turn your own videos into a dataset (edges, face, pose, segmentation)"),
     "study": (study, "run a human preference study in a browser and report its scores"),
+    "predict": (predict, "predict future frames: future label maps, then vid2vid from the real past"),
 }
 
 # ConfigError, DataError, missing or misplaced paths, and any ValueError: the commands check what

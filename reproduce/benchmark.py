@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -32,12 +33,19 @@ def main(argv=None) -> int:
     p.add_argument("--inference-frames", type=int, default=30)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--reference-code", default=None, metavar="DIR",
+                   help="a checkout of NVIDIA/vid2vid: time its generator and D_I against the project's, "
+                        "same architecture, interleaved (reproduce/reference_benchmark.py)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                   help="with --reference-code: autocast precision of both (auto: bf16 where native)")
+    p.add_argument("--repeats", type=int, default=10, help="with --reference-code: timed steps of each")
+    p.add_argument("--json", action="store_true", help="with --reference-code: print one JSON object")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    import os
+    if args.reference_code:
+        return compare_with_reference(args)
 
     if args.device == "cpu":
         os.environ["ACCELERATE_USE_CPU"] = "1"
@@ -105,6 +113,34 @@ def main(argv=None) -> int:
         "peak_rss_gb_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
     }
     print(json.dumps(result))
+    return 0
+
+
+def compare_with_reference(args) -> int:
+    """``--reference-code``: the project against the reference networks (one JSON object or a summary)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from reference_benchmark import run
+
+    from vid2vid.config import get_preset
+    from vid2vid.machine import cpu_name, resolve_precision
+
+    precision = args.precision
+    if precision == "auto":  # bf16 where the CPU computes it natively (vid2vid.machine)
+        precision = "bf16" if resolve_precision("auto")[0] == "bf16" else "fp32"
+    cfg = get_preset(args.preset).override(list(args.overrides))
+    result = {"preset": cfg.preset, "overrides": list(args.overrides), "cpu": cpu_name(),
+              "cpu_count": os.cpu_count(), "torch": torch.__version__,
+              **run(cfg, args.reference_code, precision, args.repeats)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['cpu']}, {result['torch_threads']} thread(s), {precision}, frames "
+          f"{result['frame_size']}, G {result['parameters']['G']:,} parameters (both)")
+    for side in ("project", "reference"):
+        print(f"  {side:<9} {result[f'{side}_ms']:9.1f} ms per step (min {result[f'{side}_min_ms']:.1f}), "
+              f"{result['gflops_per_step'][side]:.2f} GFLOP, {result['fraction_of_conv_peak'][side]:.0%} of "
+              f"the conv peak ({result['conv_peak_gflops']:.0f} GFLOP/s)")
+    print(f"  speedup {result['speedup']:.2f}x (median), {result['speedup_min']:.2f}x (min)")
     return 0
 
 

@@ -1,0 +1,104 @@
+"""``reproduce/benchmark.py --reference-code``: loading a reference checkout by path, the ``.cuda()``
+calls neutralised, the architecture check, the interleaved timing and its JSON. The reference code
+is not available here, so a stand-in checkout is fabricated: its ``models/networks.py`` wraps the
+project's own networks behind the reference's constructor and forward signatures and calls
+``.cuda()`` inside its forward passes, as the reference does."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "reproduce"))
+
+import benchmark  # noqa: E402
+import reference_benchmark as rb  # noqa: E402
+
+SMALL = ["data.height=32", "data.width=64", "model.ngf=8", "model.fg_ngf=4", "model.ndf=8"]
+
+STAND_IN = textwrap.dedent('''
+    import functools
+    import torch
+    from torch import nn
+    from vid2vid.config import get_preset
+    from vid2vid.models import build_discriminators, build_generator
+
+    EXTRA = {extra}
+
+    def get_norm_layer(norm_type="instance"):
+        return functools.partial(nn.BatchNorm2d, affine=True)
+
+    def _cfg(ngf, n_down, n_blocks, fg, no_flow):
+        over = ["data.height=32", "data.width=64", f"model.ngf={{ngf}}", f"model.fg_ngf={{ngf // 2}}",
+                "model.ndf=8", "model.norm=batch", "model.norm_D=batch", "model.upsample=transposed"]
+        return get_preset("cityscapes-512").override(over)
+
+    class CompositeGenerator(nn.Module):
+        def __init__(self, opt, input_nc, output_nc, prev_output_nc, ngf, n_downsampling, n_blocks,
+                     use_fg_model=False, no_flow=False, norm_layer=None):
+            super().__init__()
+            self.G = build_generator(_cfg(ngf, n_downsampling, n_blocks, use_fg_model, no_flow))
+            self.extra = nn.Linear(1, 1) if EXTRA else None
+
+        def forward(self, input, img_prev, mask, a, b, c, use_raw_only):
+            B, _, H, W = input.shape
+            labels = input.cuda(0).reshape(B, 3, -1, H, W)
+            out = self.G(labels, img_prev.cuda(0).reshape(B, 2, 3, H, W), 1 - mask.cuda(0))
+            return out.x, out.w, out.m, out.h, None, None, None
+
+    class MultiscaleDiscriminator(nn.Module):
+        def __init__(self, input_nc, ndf, n_layers, norm_layer, num_D, getIntermFeat):
+            super().__init__()
+            self.D = build_discriminators(_cfg(8, 3, 9, True, False))[0]
+
+        def forward(self, x):
+            x = x.cuda(0)
+            return self.D(x[:, -3:], x[:, :-3])
+''')
+
+
+def _checkout(tmp_path: Path, extra: bool = False) -> Path:
+    (tmp_path / "models").mkdir(parents=True)
+    (tmp_path / "models" / "networks.py").write_text(STAND_IN.format(extra=extra))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_reference_side_by_side_prints_json_with_the_speedup(tmp_path, capsys):
+    original_cuda = torch.Tensor.cuda
+    code = _checkout(tmp_path / "ref")
+    assert benchmark.main(["--reference-code", str(code), "--preset", "cityscapes-512", "--repeats", "2",
+                           "--json", *SMALL]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"project_ms", "reference_ms", "speedup"} <= set(result)
+    assert result["project_ms"] > 0 and result["reference_ms"] > 0
+    assert result["speedup"] == pytest.approx(result["reference_ms"] / result["project_ms"], rel=0.01)
+    counts = result["parameters"]
+    assert counts["G"] == counts["reference_G"] and counts["D_I"] == counts["reference_D_I"]
+    # the same networks on both sides: the same FLOPs
+    assert result["gflops_per_step"]["project"] == pytest.approx(result["gflops_per_step"]["reference"])
+    assert 0 < result["fraction_of_conv_peak"]["project"]
+    assert torch.Tensor.cuda is original_cuda  # restored after the run
+    assert benchmark.main(["--reference-code", str(code), "--preset", "cityscapes-512", "--repeats", "1",
+                           *SMALL]) == 0
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_reference_benchmark_refuses_what_it_cannot_compare(tmp_path):
+    from vid2vid.config import get_preset
+
+    with pytest.raises(FileNotFoundError, match=r"nope/models/networks\.py: not found; --reference-code"):
+        rb.load_reference_networks(tmp_path / "nope")
+    cfg = get_preset("cityscapes-512").override(SMALL)
+    with pytest.raises(ValueError, match="parameter counts differ"):
+        rb.run(cfg, str(_checkout(tmp_path / "extra", extra=True)), "fp32", 1)
+    with pytest.raises(ValueError, match="splits n_blocks into"):
+        rb.reference_sizes(cfg.override(["model.n_blocks_enc=2", "model.n_blocks_dec=4"]))
+    with pytest.raises(ValueError, match="foreground branch has width 4"):
+        rb.reference_sizes(cfg.override(["model.fg_ngf=8"]))

@@ -14,11 +14,12 @@ norm and stride-2 transposed convolutions (``model.norm=batch model.upsample=tra
 applied here), and the multi-scale PatchGAN ``D_I`` with intermediate features. The parameter
 counts must agree, or the benchmark stops (the reference widens its full-resolution ``D_I``
 scale up to 64 channels when ``ndf`` is below 64: keep ``model.ndf`` at its default, 64).
-One training step, the same on both sides: G makes one frame from the stacked labels and previous frames, ``D_I`` scores it and the real frame (LSGAN
-terms on every scale's last output), and the generator's and the discriminator's losses are
-back-propagated. The two are timed interleaved in one process (``--repeats`` each, after warm-up
-steps), so that a machine's drift hits both alike; min and median are reported. Also: the FLOPs of a
-step (``torch.utils.flop_counter``) and the fraction of a measured convolution peak it achieves.
+One training step, the same on both sides: G makes one frame from the stacked labels and previous
+frames, ``D_I`` scores it and the real frame (LSGAN terms on every scale's last output), and the
+generator's and the discriminator's losses are back-propagated. The two are timed interleaved in one
+process (``--repeats`` each, after warm-up steps), so that a machine's drift hits both alike; min
+and median are reported. Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
+of a measured convolution peak it achieves.
 """
 
 from __future__ import annotations

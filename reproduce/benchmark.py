@@ -76,7 +76,10 @@ def main(argv=None) -> int:
             return next(batches)
 
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    trainer.train_batch(batch())  # warm-up
+    t0 = time.perf_counter()
+    trainer.train_batch(batch())  # warm-up (with train.compile: where the compiling happens)
+    sync()
+    first_step_s = time.perf_counter() - t0
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     sync()
@@ -105,7 +108,8 @@ def main(argv=None) -> int:
         "preset": cfg.preset, "frame_size": [h, w], "device": args.device,
         "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "mixed_precision": cfg.train.mixed_precision, "window_frames": args.frames,
+        "mixed_precision": trainer.acc.mixed_precision, "precision_setting": cfg.train.mixed_precision,
+        "compile": cfg.train.compile, "first_step_s": round(first_step_s, 2), "window_frames": args.frames,
         "chunk_length": cfg.train.chunk_length,
         "G_params": sum(p.numel() for p in G.parameters()),
         "train_frames_per_s": round(train_fps, 3), "inference_frames_per_s": round(infer_fps, 3),

@@ -1,8 +1,11 @@
-"""``reproduce/benchmark.py --reference-code``: loading a reference checkout by path, the ``.cuda()``
-calls neutralised, the architecture check, the interleaved timing and its JSON. The reference code
-is not available here, so a stand-in checkout is fabricated: its ``models/networks.py`` wraps the
-project's own networks behind the reference's constructor and forward signatures and calls
-``.cuda()`` inside its forward passes, as the reference does."""
+"""The benchmark scripts: ``reproduce/benchmark.py`` (a preset's training and inference speed, and
+with ``--reference-code`` the project against the reference networks) and ``reproduce/gpu_check.py``.
+
+``--reference-code``: loading a reference checkout by path, the ``.cuda()`` calls neutralised, the
+architecture check, the interleaved timing and its JSON. The reference code is not available here,
+so a stand-in checkout is fabricated: its ``models/networks.py`` wraps the project's own networks
+behind the reference's constructor and forward signatures and calls ``.cuda()`` inside its forward
+passes, as the reference does."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
 
 import benchmark  # noqa: E402
+import gpu_check  # noqa: E402
 import reference_benchmark as rb  # noqa: E402
 
 SMALL = ["data.height=32", "data.width=64", "model.ngf=8", "model.fg_ngf=4", "model.ndf=8"]
@@ -102,3 +106,40 @@ def test_reference_benchmark_refuses_what_it_cannot_compare(tmp_path):
         rb.reference_sizes(cfg.override(["model.n_blocks_enc=2", "model.n_blocks_dec=4"]))
     with pytest.raises(ValueError, match="foreground branch has width 4"):
         rb.reference_sizes(cfg.override(["model.fg_ngf=8"]))
+
+
+@pytest.mark.slow
+def test_preset_benchmark_reports_speed_precision_and_the_first_step(capsys):
+    assert benchmark.main(["--preset", "tiny", "--frames", "4", "--steps", "1", "--inference-frames", "3",
+                           "--threads", "1", "--device", "cpu", "train.mixed_precision=auto"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["precision_setting"] == "auto" and result["mixed_precision"] in ("no", "bf16")
+    assert result["compile"] is False and result["first_step_s"] > 0
+    assert result["train_frames_per_s"] > 0 and result["inference_frames_per_s"] > 0
+
+
+def test_gpu_check_plans_its_checks_and_needs_a_gpu(capsys, tmp_path, monkeypatch):
+    """Without a GPU the script says so and exits 2; ``--dry-run`` lists the checks (DDP only with
+    two GPUs); the report names the machine and puts the memory estimate beside the peak."""
+    names = [c["name"] for c in gpu_check.checks(1)]
+    assert names == ["cityscapes-512 bf16", "cityscapes-1024 bf16", "cityscapes-512 bf16 compiled"]
+    assert "2-process DDP, synthetic" in [c["name"] for c in gpu_check.checks(2)]
+    assert all("train.mixed_precision=auto" in c["command"] for c in gpu_check.checks(1))
+    assert gpu_check.main(["--dry-run"]) == 0
+    assert "train.compile=true" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main([]) == 2
+    assert "no CUDA GPU is visible" in capsys.readouterr().err
+    # 16 bytes per parameter of G (411.3 M), D_I and D_V (16.7 M) at cityscapes-512
+    assert gpu_check.estimate_gb("cityscapes-512") == pytest.approx(16 * 428.0e6 / 2**30, rel=0.01)
+    rows = [{"name": "cityscapes-512 bf16", "ok": True, "seconds": 60.0, "estimate_gb": 6.38,
+             "result": {"mixed_precision": "bf16", "train_frames_per_s": 3.5, "inference_frames_per_s": 20.0,
+                        "first_step_s": 4.0, "peak_gpu_memory_gb_train": 9.1}},
+            {"name": "cityscapes-1024 bf16", "ok": False, "seconds": 900.0, "estimate_gb": 7.0,
+             "result": None, "output_tail": "timed out"}]
+    path = gpu_check.write_report(rows, {"gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1, "cpu": "x",
+                                         "cpu_count": 16, "torch": "2.14.1"}, tmp_path)
+    assert path.name == "NVIDIA_H100_80GB_HBM3.md"
+    text = path.read_text()
+    assert "| cityscapes-512 bf16 | yes | bf16 | 3.5 | 20.0 | 4.0 | 9.1 | 6.38 |" in text
+    assert "| cityscapes-1024 bf16 | no |" in text and "NVIDIA H100 80GB HBM3 x 1" in text

@@ -38,6 +38,9 @@ def main(argv=None) -> int:
                         "same architecture, interleaved (reproduce/reference_benchmark.py)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
                    help="with --reference-code: autocast precision of both (auto: bf16 where native)")
+    p.add_argument("--reference-precision", default=None, choices=["fp32", "bf16"],
+                   help="with --reference-code: the reference's precision (default: --precision's; fp32 = "
+                        "as it ships, without CPU mixed precision of its own)")
     p.add_argument("--repeats", type=int, default=10, help="with --reference-code: timed steps of each")
     p.add_argument("--json", action="store_true", help="with --reference-code: print one JSON object")
     p.add_argument("overrides", nargs="*")
@@ -134,16 +137,19 @@ def compare_with_reference(args) -> int:
     cfg = get_preset(args.preset).override(list(args.overrides))
     result = {"preset": cfg.preset, "overrides": list(args.overrides), "cpu": cpu_name(),
               "cpu_count": os.cpu_count(), "torch": torch.__version__,
-              **run(cfg, args.reference_code, precision, args.repeats)}
+              **run(cfg, args.reference_code, precision, args.repeats,
+                    reference_precision=args.reference_precision)}
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['cpu']}, {result['torch_threads']} thread(s), {precision}, frames "
-          f"{result['frame_size']}, G {result['parameters']['G']:,} parameters (both)")
+    print(f"{result['cpu']}, {result['torch_threads']} thread(s), frames {result['frame_size']}, "
+          f"G {result['parameters']['G']:,} parameters (both)")
     for side in ("project", "reference"):
-        print(f"  {side:<9} {result[f'{side}_ms']:9.1f} ms per step (min {result[f'{side}_min_ms']:.1f}), "
+        mode = result["precision"] if side == "project" else result["reference_precision"]
+        print(f"  {side:<9} {mode}: {result[f'{side}_ms']:9.1f} ms per step "
+              f"(min {result[f'{side}_min_ms']:.1f}), "
               f"{result['gflops_per_step'][side]:.2f} GFLOP, {result['fraction_of_conv_peak'][side]:.0%} of "
-              f"the conv peak ({result['conv_peak_gflops']:.0f} GFLOP/s)")
+              f"the conv peak ({result['conv_peak_gflops'][side]:.0f} GFLOP/s)")
     print(f"  speedup {result['speedup']:.2f}x (median), {result['speedup_min']:.2f}x (min)")
     return 0
 

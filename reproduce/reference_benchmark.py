@@ -183,8 +183,12 @@ def conv_peak(precision: str, repeats: int = 5) -> float:
     return flops / best
 
 
-def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1) -> dict:
-    """The side-by-side measurement as one dict (milliseconds per training step and their ratio)."""
+def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
+        reference_precision: str | None = None) -> dict:
+    """The side-by-side measurement as one dict (milliseconds per training step and their ratio).
+    ``reference_precision`` (default: ``precision``) lets the reference run as it ships, in fp32:
+    it has no CPU mixed precision of its own."""
+    reference_precision = reference_precision or precision
     reference = load_reference_networks(reference_root)
     cfg = cfg.override(REFERENCE_OVERRIDES)
     with cuda_calls_stay_put():
@@ -194,9 +198,10 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1) 
         def step(kind: str) -> Callable[[], None]:
             G, D = nets[f"{kind}G"], nets[f"{kind}D_I"]
             body = project_step if kind == "" else reference_step
+            mode = precision if kind == "" else reference_precision
 
             def call() -> None:
-                with autocast(precision):
+                with autocast(mode):
                     body(G, D, x)
                 G.zero_grad(set_to_none=True)
                 D.zero_grad(set_to_none=True)
@@ -205,7 +210,7 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1) 
         steps = {"project": step(""), "reference": step("reference_")}
         times = time_interleaved(steps, repeats)
         flops = {name: step_flops(fn) for name, fn in steps.items()}
-    peak = conv_peak(precision)
+    peak = {"project": conv_peak(precision), "reference": conv_peak(reference_precision)}
     ms = {name: {"min": 1000 * min(t), "median": 1000 * statistics.median(t)} for name, t in times.items()}
     return {
         "project_ms": round(ms["project"]["median"], 2), "reference_ms": round(ms["reference"]["median"], 2),
@@ -213,10 +218,11 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1) 
         "speedup_min": round(ms["reference"]["min"] / ms["project"]["min"], 3),
         "project_min_ms": round(ms["project"]["min"], 2),
         "reference_min_ms": round(ms["reference"]["min"], 2),
-        "precision": precision, "repeats": repeats, "batch": batch, "frame_size": list(cfg.data.frame_size),
+        "precision": precision, "reference_precision": reference_precision, "repeats": repeats,
+        "batch": batch, "frame_size": list(cfg.data.frame_size),
         "parameters": nets["counts"], "gflops_per_step": {k: round(v / 1e9, 3) for k, v in flops.items()},
-        "conv_peak_gflops": round(peak / 1e9, 2),
-        "fraction_of_conv_peak": {k: round(flops[k] / (ms[k]["min"] / 1000) / peak, 3) for k in flops},
+        "conv_peak_gflops": {k: round(v / 1e9, 2) for k, v in peak.items()},
+        "fraction_of_conv_peak": {k: round(flops[k] / (ms[k]["min"] / 1000) / peak[k], 3) for k in flops},
         "torch_threads": torch.get_num_threads(),
     }
 

@@ -143,3 +143,17 @@ def test_gpu_check_plans_its_checks_and_needs_a_gpu(capsys, tmp_path, monkeypatc
     text = path.read_text()
     assert "| cityscapes-512 bf16 | yes | bf16 | 3.5 | 20.0 | 4.0 | 9.1 | 6.38 |" in text
     assert "| cityscapes-1024 bf16 | no |" in text and "NVIDIA H100 80GB HBM3 x 1" in text
+
+
+@pytest.mark.slow
+def test_profile_step_times_both_models_and_breaks_the_step_down(tmp_path):
+    import profile_step
+
+    out = tmp_path / "profile.md"
+    assert profile_step.main(["--frames", "4", "--steps", "1", "--out", str(out), "model.ngf=8",
+                              "model.fg_ngf=4", "model.ndf=8"]) == 0
+    text = out.read_text()
+    assert "| vid2vid |" in text and "| per-frame |" in text and "vid2vid / per-frame:" in text
+    for part in profile_step.REGIONS:  # every part of Trainer.train_batch is marked and found
+        assert f"| {part} |" in text
+    assert "aten::" in text

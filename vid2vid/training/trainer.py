@@ -46,6 +46,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
@@ -595,8 +596,9 @@ class Trainer:
         n_chunks = 0
         for c0 in range(start, T, chunk):
             c1 = min(T, c0 + chunk)
-            gen = self.seqG(labels, m_B, prev, c0, c1, real=real if regions is not None else None,
-                            regions=regions)
+            with record_function("G rollout"):
+                gen = self.seqG(labels, m_B, prev, c0, c1, real=real if regions is not None else None,
+                                regions=regions)
             h0 = max(0, c0 - context)
             c = Chunk(labels=labels[:, c0:c1], real=real[:, h0:c1],
                       fake=torch.cat([fake[:, h0:c0], gen.x], 1), flow=flow[:, h0:c1],
@@ -607,14 +609,20 @@ class Trainer:
             # G's step reads the plain discriminators (same weights on every process), frozen:
             # no D gradients are computed and D's DDP reducer sees one forward per backward.
             with _frozen(self.D_I, self.D_V, self.D_face):
-                g_losses = self.objective.generator_losses(c, self.D_I, self.D_V, self.D_face)
-                acc.backward(sum(g_losses.values()))
-            self.opt_G.step()
+                with record_function("G losses"):
+                    g_losses = self.objective.generator_losses(c, self.D_I, self.D_V, self.D_face)
+                with record_function("G backward"):
+                    acc.backward(sum(g_losses.values()))
+            with record_function("optimiser steps"):
+                self.opt_G.step()
             self._partial = True  # an error from here on leaves this step half done
             self.opt_G.zero_grad(set_to_none=True)
-            d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p, self.D_face_p)
-            acc.backward(sum(d_losses.values()))
-            self.opt_D.step()
+            with record_function("D losses"):
+                d_losses = self.objective.discriminator_losses(c, self.D_I_p, self.D_V_p, self.D_face_p)
+            with record_function("D backward"):
+                acc.backward(sum(d_losses.values()))
+            with record_function("optimiser steps"):
+                self.opt_D.step()
             self.opt_D.zero_grad(set_to_none=True)
             if self.ema is not None:
                 self.ema.update(acc.unwrap_model(self.seqG).G)

@@ -112,10 +112,10 @@ def oracle_generator(G, videos: list[dict], oracle: str):
         def __init__(self):
             super().__init__()
             self.G, self.video, self.t = G, videos[0], 0
-            self.n_prev, self.use_fg_prior = G.n_prev, G.use_fg_prior
+            self.n_prev, self.use_fg_prior, self.feat_nc = G.n_prev, G.use_fg_prior, G.feat_nc
 
-        def forward(self, labels, prev=None, m_B=None):
-            out = self.G(labels, prev, m_B)
+        def forward(self, labels, prev=None, m_B=None, features=None):
+            out = self.G(labels, prev, m_B, features)
             self.t = 0 if prev is None else self.t + 1
             if prev is None or oracle == "as trained":
                 return out

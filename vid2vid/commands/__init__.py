@@ -19,8 +19,8 @@ from typing import Any
 from vid2vid.config import ConfigError
 from vid2vid.data.layout import DataError
 
-__all__ = ["INPUT_ERRORS", "add_threads_argument", "default_threads", "error_line", "positive_int",
-           "report_errors", "set_threads", "using_threads"]
+__all__ = ["INPUT_ERRORS", "add_threads_argument", "default_threads", "error_line", "non_negative_int",
+           "positive_int", "report_errors", "set_threads", "using_threads"]
 
 # Errors whose message names the setting, file or folder that is wrong. ConfigError covers its
 # subclasses elsewhere too (vid2vid.training.checkpoint.CheckpointMismatchError: a checkpoint
@@ -56,6 +56,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of an index or seed that must be an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 

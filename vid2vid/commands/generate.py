@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from vid2vid.commands import add_threads_argument, positive_int
+from vid2vid.commands import add_threads_argument, non_negative_int, positive_int
 
 
 def fps_value(text: str) -> float:
@@ -63,17 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     multimodal.add_argument("--per-instance", action="store_true",
                             help="draw a centre for every instance rather than one per class")
     add_threads_argument(parser)
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type of ``--feature-seed``: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def resolve_checkpoint(checkpoint: str) -> str:

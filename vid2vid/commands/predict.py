@@ -16,19 +16,8 @@ from pathlib import Path
 
 import torch
 
-from vid2vid.commands import add_threads_argument, positive_int
+from vid2vid.commands import add_threads_argument, non_negative_int, positive_int
 from vid2vid.commands.generate import fps_value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type of ``--start``: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

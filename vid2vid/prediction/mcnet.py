@@ -90,24 +90,13 @@ class MCNet(nn.Module):
         return len(self.cfg.widths)
 
     def _encode_motion(self, diff: Tensor, state):
-        feats, x = [], diff
-        for s, layer in enumerate(self.motion):
-            if s > 0:
-                x = F.max_pool2d(x, 2)
-            x = layer(x)
-            feats.append(x)
-        state = self.motion_lstm(x, state)
+        feats = _pyramid(self.motion, diff)
+        state = self.motion_lstm(feats[-1], state)
         feats[-1] = state[0]  # the coarsest motion feature is the LSTM's output
         return feats, state
 
     def _encode_content(self, frame: Tensor) -> list[Tensor]:
-        feats, x = [], frame
-        for s, block in enumerate(self.content):
-            if s > 0:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
-            feats.append(x)
-        return feats
+        return _pyramid(self.content, frame)
 
     def _decode(self, motion: list[Tensor], content: list[Tensor]) -> Tensor:
         x = self.combine(torch.cat([motion[-1], content[-1]], 1))
@@ -153,3 +142,12 @@ def gradient_difference_loss(pred: Tensor, target: Tensor) -> Tensor:
 
     (px, py), (tx, ty) = grads(pred), grads(target)
     return (px - tx).abs().mean() + (py - ty).abs().mean()
+
+
+def _pyramid(layers: nn.ModuleList, x: Tensor) -> list[Tensor]:
+    """Each layer's output, the input halved (max-pooled) before every layer but the first."""
+    feats = []
+    for s, layer in enumerate(layers):
+        x = layer(F.max_pool2d(x, 2) if s > 0 else x)
+        feats.append(x)
+    return feats

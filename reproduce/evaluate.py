@@ -107,14 +107,36 @@ def measure(fake: list[torch.Tensor], videos: list[dict], video_features, frame_
 
 
 def ensure_eval_data(cfg, root: Path, n_test: int) -> None:
-    if (root / "test_A").is_dir():
-        return
+    """The synthetic test split at ``root`` (made with ``cfg``'s synthetic settings); one made with
+    other settings is refused, as training refuses its data."""
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
+
+    if (root / "test_A").is_dir():
+        check_synthetic_settings(root, SyntheticConfig.from_data_config(cfg.data))
+        return
 
     print(f"{root}: writing the synthetic evaluation split ({n_test} test sequences)")
     write_dataset(root, n_train=0, n_test=n_test, frames=cfg.data.synthetic_frames, height=cfg.data.height,
                   width=cfg.data.width, seed=cfg.train.seed,
-                  config=SyntheticConfig().with_motion(cfg.data.synthetic_motion))
+                  config=SyntheticConfig.from_data_config(cfg.data))
+
+
+def check_synthetic_settings(root: Path, wanted) -> None:
+    """Refuse a synthetic split whose ``synthetic.json`` records other motion or appearance settings."""
+    import json
+
+    info = root / "synthetic.json"
+    if not info.is_file():
+        return
+    found = json.loads(info.read_text()).get("config", {})
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    neutral = SyntheticConfig()
+    for name in ("camera_speed", "car_speed", "foreground_palette", "still_camera"):
+        made, asked = found.get(name, getattr(neutral, name)), getattr(wanted, name)
+        if made != asked:
+            raise SystemExit(f"{info}: this evaluation split was made with {name}={made}, the configuration "
+                             f"asks for {asked}; delete {root} or pass another --eval-root")
 
 
 def _fmt(x: float, digits: int = 4) -> str:

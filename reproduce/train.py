@@ -85,11 +85,12 @@ def refuse_missing_root(cfg: Config) -> None:
 
 def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
     """Generate the built-in dataset at ``cfg.data.root`` when a synthetic run finds none; refuse
-    one that was generated with other motion speeds than the configuration asks for."""
+    one that was generated with other motion speeds, foreground palette or still-camera fraction than
+    the configuration asks for (a ``synthetic.json`` without the latter two had them off)."""
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
     root = Path(cfg.data.root)
-    wanted = SyntheticConfig().with_motion(cfg.data.synthetic_motion)
+    wanted = SyntheticConfig.from_data_config(cfg.data)
     if (root / "train_A").is_dir():
         info = root / "synthetic.json"
         if info.is_file():
@@ -100,6 +101,13 @@ def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
                                  f"data.synthetic_motion={cfg.data.synthetic_motion} asks for camera_speed "
                                  f"{wanted.camera_speed} and car_speed {wanted.car_speed}; delete {root} to "
                                  "regenerate it, or point data.root elsewhere")
+            neutral = SyntheticConfig()
+            for name in ("foreground_palette", "still_camera"):
+                made, asked = found.get(name, getattr(neutral, name)), getattr(wanted, name)
+                if made != asked:
+                    raise DataError(f"{info}: this synthetic dataset was made with {name}={made}, but "
+                                     f"data.synthetic_{name}={asked}; delete {root} to regenerate it, "
+                                     "or point data.root elsewhere")
         return
     if not is_main:
         return

@@ -83,6 +83,7 @@ def test_yaml_with_a_misspelled_preset_names_the_file_the_name_and_the_presets(t
     ("data.synthetic_sequences=-2", r"data\.synthetic_sequences must be >= 0, got -2"),
     ("data.synthetic_frames=0", r"data\.synthetic_frames must be >= 1, got 0"),
     ("data.synthetic_motion=-1", r"data\.synthetic_motion must be a finite number >= 0, got -1\.0"),
+    ("data.synthetic_still_camera=1.5", r"data\.synthetic_still_camera must lie in \[0, 1\], got 1\.5"),
     ("model.flow_scale=0", r"model\.flow_scale must be a finite number > 0, got 0\.0"),
     ("loss.lambda_vgg=-1", r"loss\.lambda_vgg must be a finite number >= 0, got -1\.0"),
     ("loss.lambda_flow=.nan", r"loss\.lambda_flow must be a finite number >= 0, got nan"),

@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cars + people per sequence (default 6): the foreground density")
     parser.add_argument("--motion", type=non_negative_float, default=1.0,
                         help="multiply the camera and car speeds (default 1; the synthetic preset uses 4)")
+    parser.add_argument("--foreground-palette", action="store_true",
+                        help="cars and clothes in one fixed colour per part: the foreground looks as its "
+                             "labels say (default: random colours per object)")
+    parser.add_argument("--still-camera", type=non_negative_float, default=0.0, metavar="FRACTION",
+                        help="fraction in [0, 1] of sequences whose camera neither pans, zooms nor rolls, "
+                             "for static background pixels (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     n_test = max(1, args.sequences // 4) if args.test_sequences is None else args.test_sequences
     try:
         config = SyntheticConfig(height=args.height, width=args.width, frames=args.frames,
+                                 foreground_palette=args.foreground_palette, still_camera=args.still_camera,
                                  **({} if args.objects is None else {"objects": args.objects}))
         config = config.with_motion(args.motion)
         root = write_dataset(args.out, args.sequences, n_test, seed=args.seed, config=config,

@@ -59,6 +59,10 @@ class DataConfig:
     # by reproduce/train.py only where root is the preset's own or this key is set explicitly
     synthetic_frames: int = 30  # frames per generated synthetic sequence
     synthetic_motion: float = 1.0  # multiplies the synthetic camera and car speeds (SyntheticConfig's)
+    synthetic_foreground_palette: bool = False  # synthetic cars and clothes in one fixed colour per part, so
+    # that the foreground looks as its labels say (SyntheticConfig.foreground_palette)
+    synthetic_still_camera: float = 0.0  # fraction in [0, 1] of synthetic sequences whose camera neither
+    # pans, zooms nor rolls: static background pixels (SyntheticConfig.still_camera)
 
     @property
     def label_channels(self) -> int:

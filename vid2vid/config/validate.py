@@ -72,6 +72,8 @@ def validate(cfg: Config) -> Config:
     for key, value in non_negative_floats.items():
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{key} must be a finite number >= 0, got {value}")
+    if not 0.0 <= d.synthetic_still_camera <= 1.0:  # also refuses NaN
+        raise ConfigError(f"data.synthetic_still_camera must lie in [0, 1], got {d.synthetic_still_camera}")
     for key, value in {"train.beta1": t.beta1, "train.beta2": t.beta2}.items():
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key} must lie in [0, 1), got {value}")

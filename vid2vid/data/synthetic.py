@@ -34,6 +34,18 @@ generator that hallucinates each frame from the labels alone cannot know the col
 flickers, while copying warped pixels from the previous frame (the paper's
 ``(1 - m~_t) * w~_{t-1}(x~_{t-1})`` term) is nearly exact wherever ``m_t`` is 0: this dataset
 measures what flow warping, the occlusion mask and the foreground-background split buy.
+
+Two options fit the paper's premises; off (the default) they draw nothing and change no pixel:
+
+- ``foreground_palette``: the paper's foreground generator sees labels only, so it can only be
+  right where the foreground looks as its class says. With this option every car has the same
+  body, window and light colours and every person the same clothes (one colour per part,
+  :data:`~vid2vid.data.synthetic_scene.FOREGROUND_PALETTE`, with a small jitter; skin and wheels as
+  without it). One colour per class, not a few picked by instance: the generator sees instance
+  *edges*, not ids, and the id's ``k`` is a depth rank that the labels do not show. The background
+  stays unpredictable from the labels: its class colours and textures are drawn per sequence.
+- ``still_camera``: the fraction of sequences whose camera neither pans, zooms nor rolls, so that
+  the background's pixels are static (exact flow 0) and flicker on static pixels can be measured.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -52,8 +65,11 @@ from vid2vid.data import layout
 from vid2vid.data.labels import CITYSCAPES_LABEL_NC, INSTANCE_DIVISOR, LABEL_ID
 from vid2vid.data.synthetic_scene import SceneLayout, build_scene, build_sky, car_sprite, person_sprite
 
+if TYPE_CHECKING:
+    from vid2vid.config.schema import DataConfig
+
 __all__ = ["SYNTHETIC_VERSION", "SYNTHETIC_LABELS", "SYNTHETIC_FOREGROUND", "SyntheticConfig",
-           "SyntheticSequence", "generate_sequence", "write_dataset"]
+           "SyntheticSequence", "camera_is_still", "generate_sequence", "write_dataset"]
 
 SYNTHETIC_VERSION = 1  # bump when the same seed no longer gives the same pixels
 SYNTHETIC_LABELS = {name: LABEL_ID[name] for name in ("road", "sidewalk", "building", "vegetation", "sky",
@@ -82,10 +98,16 @@ class SyntheticConfig:
     illumination: float = 0.06  # amplitude of the slow global gain drift (0 = constant light)
     illumination_period: float = 80.0  # frames per illumination cycle, about (drawn per sequence)
     texture_blur: float = 0.8  # Gaussian sigma of the textures, pixels: keeps bilinear warping near-exact
+    foreground_palette: bool = False  # cars and clothes in one fixed colour per part: predictable from labels
+    still_camera: float = 0.0  # fraction of sequences whose camera stays still (no pan, zoom or roll)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise TypeError(f"SyntheticConfig.{f.name}: expected bool, found {value!r}")
+                continue
             kind = numbers.Integral if f.type in ("int", int) else numbers.Real
             if isinstance(value, bool) or not isinstance(value, kind):
                 name = "int" if kind is numbers.Integral else "float"
@@ -110,6 +132,26 @@ class SyntheticConfig:
                      "texture_blur"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SyntheticConfig.{name}: expected >= 0, found {getattr(self, name)}")
+        if not 0.0 <= self.still_camera <= 1.0:
+            raise ValueError(f"SyntheticConfig.still_camera: expected a fraction of the sequences in [0, 1], "
+                             f"found {self.still_camera}")
+
+    @classmethod
+    def from_data_config(cls, data: DataConfig) -> SyntheticConfig:
+        """The settings a run's ``data.synthetic_*`` keys ask for: motion, foreground palette, still camera.
+
+        Sizes are not set here: :func:`write_dataset` takes them (``data.synthetic_frames``,
+        ``data.height``, ``data.width``). A value out of range is a :class:`ConfigError` naming its key."""
+        from vid2vid.config.schema import ConfigError
+
+        keys = {"foreground_palette": "data.synthetic_foreground_palette",
+                "still_camera": "data.synthetic_still_camera"}
+        try:
+            cfg = cls(**{name: getattr(data, key.split(".", 1)[1]) for name, key in keys.items()})
+        except (TypeError, ValueError) as err:
+            key = next((k for name, k in keys.items() if f"SyntheticConfig.{name}:" in str(err)), "data")
+            raise ConfigError(f"{key}: {err}") from None
+        return cfg.with_motion(data.synthetic_motion)
 
     def with_motion(self, factor: float) -> SyntheticConfig:
         """A copy whose camera and car speeds are multiplied by ``factor`` (people keep theirs).
@@ -134,8 +176,8 @@ class SyntheticSequence:
         flow: ``float32 [T, H, W, 2]`` backward flow ``t -> t-1`` in pixels (dx, dy); ``flow[0]`` is 0.
         occlusion: ``bool [T, H, W]``: pixel of ``t`` not visible in ``t-1`` (all true at ``t = 0``).
         foreground: ``bool [T, H, W]``: person or car, ``1 - m_B``.
-        meta: what was drawn: camera velocity (street pixels per frame), zoom, roll, gains ``[T, 3]``
-            and the objects (label, instance, velocity).
+        meta: what was drawn: camera velocity (street pixels per frame), zoom, roll, whether the camera
+            is still (``still_camera``), gains ``[T, 3]`` and the objects (label, instance, velocity).
     """
 
     rgb: np.ndarray
@@ -221,7 +263,8 @@ def _draw_objects(rng: np.random.Generator, cfg: SyntheticConfig, cam: _Camera, 
             sidewalk_h = scene.road_top - scene.sidewalk_top
             ground = rng.uniform(scene.sidewalk_top + 0.25 * sidewalk_h, scene.road_top)
             depth = 0.6 + 0.6 * (ground - scene.sidewalk_top) / ground_span  # nearer is bigger
-            mask, rgb, anchor = person_sprite(rng, rng.uniform(0.2, 0.26) * H * depth, cfg.texture_blur)
+            mask, rgb, anchor = person_sprite(rng, rng.uniform(0.2, 0.26) * H * depth, cfg.texture_blur,
+                                              cfg.foreground_palette)
             velocity = direction * rng.uniform(0.3, 1.0) * cfg.person_speed
             bob = (0.015 * mask.shape[0], rng.uniform(6, 10), rng.uniform(0, np.pi))
             sprite = _Sprite(mask, rgb, anchor, PERSON, 0.0, ground, velocity, 0.0, bob)
@@ -229,7 +272,8 @@ def _draw_objects(rng: np.random.Generator, cfg: SyntheticConfig, cam: _Camera, 
             road_h = scene.bottom - scene.road_top
             ground = rng.uniform(scene.road_top + 0.2 * road_h, scene.bottom + 0.05 * H)
             depth = 0.6 + 0.6 * (ground - scene.sidewalk_top) / ground_span
-            mask, rgb, anchor = car_sprite(rng, rng.uniform(0.4, 0.55) * H * depth, cfg.texture_blur)
+            mask, rgb, anchor = car_sprite(rng, rng.uniform(0.4, 0.55) * H * depth, cfg.texture_blur,
+                                           cfg.foreground_palette)
             velocity = direction * rng.uniform(0.4, 1.0) * cfg.car_speed
             sprite = _Sprite(mask, rgb, anchor, CAR, 0.0, ground, velocity, rng.uniform(-1, 1) * cfg.zoom)
         t = int(round(tau))
@@ -242,6 +286,18 @@ def _draw_objects(rng: np.random.Generator, cfg: SyntheticConfig, cam: _Camera, 
         s.instance = s.label * INSTANCE_DIVISOR + counts[s.label]
         counts[s.label] += 1
     return sprites
+
+
+def camera_is_still(seed: int | tuple[int, ...] | list[int], fraction: float) -> bool:
+    """Whether the sequence of ``seed`` keeps its camera still when a ``fraction`` of sequences do.
+
+    Decided by a stream of its own (a child of the seed's :class:`numpy.random.SeedSequence`), so the
+    sequence's other draws are untouched and a fraction of 0 changes nothing; a larger fraction keeps
+    the still sequences of a smaller one still."""
+    if fraction <= 0:
+        return False
+    stream = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    return bool(stream.random() < fraction)
 
 
 def generate_sequence(seed: int | tuple[int, ...] | list[int], cfg: SyntheticConfig | None = None
@@ -261,11 +317,14 @@ def generate_sequence(seed: int | tuple[int, ...] | list[int], cfg: SyntheticCon
     H, W, T = cfg.height, cfg.width, cfg.frames
     ts = np.arange(T)
 
-    # Camera: pan along the street, slow zoom, tiny roll.
+    # Camera: pan along the street, slow zoom, tiny roll; a still camera draws the same, then stops.
+    still = camera_is_still(seed, cfg.still_camera)
     velocity = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.0) * cfg.camera_speed
     zoom_rate = rng.uniform(-1, 1) * cfg.zoom
     roll_amp = np.radians(rng.uniform(0, 1) * cfg.roll_degrees)
     roll = roll_amp * np.sin(2 * np.pi * ts / rng.uniform(40, 80) + rng.uniform(0, 2 * np.pi))
+    if still:
+        velocity, zoom_rate, roll_amp, roll = 0.0, 0.0, 0.0, np.zeros(T)
     # Illumination: a slow gain common to all channels plus a weaker tint per channel.
     omega = 2 * np.pi / (cfg.illumination_period * rng.uniform(0.75, 1.5))
     phase = rng.uniform(0, 2 * np.pi, size=4)
@@ -293,7 +352,8 @@ def generate_sequence(seed: int | tuple[int, ...] | list[int], cfg: SyntheticCon
         instance=np.empty((T, H, W), np.int32), flow=np.zeros((T, H, W, 2), np.float32),
         occlusion=np.ones((T, H, W), bool), foreground=np.empty((T, H, W), bool),
         meta=dict(seed=seed, camera_velocity=float(velocity), zoom_per_frame=float(zoom_rate),
-                  roll_amplitude_degrees=float(np.degrees(roll_amp)), gains=gains.astype(np.float32),
+                  roll_amplitude_degrees=float(np.degrees(roll_amp)), still_camera=still,
+                  gains=gains.astype(np.float32),
                   objects=[dict(label=s.label, instance=s.instance, velocity=float(s.velocity))
                            for s in sprites]),
     )
@@ -302,8 +362,10 @@ def generate_sequence(seed: int | tuple[int, ...] | list[int], cfg: SyntheticCon
     for t in range(T):
         A = [cam.matrix(t, cfg.parallax), cam.matrix(t)] + [cam.matrix(t) @ s.matrix(t) for s in sprites]
         A_inv = [np.linalg.inv(a) for a in A]
-        # q = A_{t-1} A_t^{-1} p: where each layer's point at p sat in frame t-1 (identity at t = 0).
-        D = [pa @ ai for pa, ai in zip(prev_A, A_inv, strict=True)] if t > 0 else [np.eye(3)] * len(A)
+        # q = A_{t-1} A_t^{-1} p: where each layer's point at p sat in frame t-1 (identity at t = 0 and
+        # for a layer that did not move, whose flow is then exactly 0).
+        D = ([np.eye(3) if np.array_equal(pa, a) else pa @ ai
+              for pa, a, ai in zip(prev_A, A, A_inv, strict=True)] if t > 0 else [np.eye(3)] * len(A))
 
         rgb = cv2.warpAffine(sky_rgb, A_inv[0][:2], (W, H), flags=_WARP_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)

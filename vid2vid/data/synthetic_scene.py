@@ -10,7 +10,9 @@ transforms that place layers into frames are in ``synthetic.py``. Three kinds of
 
 Colours are never a function of the class alone: every sequence draws a fresh colour per
 class and a fresh luminance texture cut from one of scikit-image's bundled photographs,
-and every car and person gets its own colours.
+and every car and person gets its own colours. With ``palette`` the sprites' parts (car body,
+windows and lights; people's clothes) take fixed colours instead (:data:`FOREGROUND_PALETTE`):
+the foreground then looks as its class says.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 
 from vid2vid.data.labels import LABEL_ID
 
-__all__ = ["SceneLayout", "build_scene", "build_sky", "car_sprite", "person_sprite", "source_luminance"]
+__all__ = ["FOREGROUND_PALETTE", "PALETTE_JITTER", "SceneLayout", "build_scene", "build_sky", "car_sprite",
+           "person_sprite", "source_luminance"]
 
 ROAD, SIDEWALK, BUILDING = LABEL_ID["road"], LABEL_ID["sidewalk"], LABEL_ID["building"]
 VEGETATION, SKY = LABEL_ID["vegetation"], LABEL_ID["sky"]
@@ -49,6 +52,17 @@ _CLASS_COLOURS = {
     VEGETATION: dict(hue=(60, 160), sat=(0.3, 0.8), val=(0.25, 0.6), contrast=0.4),
     SKY: dict(hue=(170, 250), sat=(0.1, 0.6), val=(0.65, 0.9), contrast=0.12),
 }
+# One colour per foreground part (hue in degrees, saturation, value) for ``palette`` sprites: a red
+# car with dark blue-grey windows and amber lights, a person in a teal top and dark blue trousers.
+# Skin and wheels keep their usual draws (skin: a narrow range; wheels: always black).
+FOREGROUND_PALETTE = {
+    "car_body": (355.0, 0.7, 0.7),
+    "car_window": (210.0, 0.25, 0.2),
+    "car_light": (40.0, 0.5, 0.9),
+    "person_top": (170.0, 0.6, 0.55),
+    "person_legs": (225.0, 0.5, 0.35),
+}
+PALETTE_JITTER = (4.0, 0.04, 0.04)  # largest deviation from a palette colour: hue degrees, saturation, value
 
 
 @functools.cache
@@ -64,10 +78,24 @@ def source_luminance(name: str) -> np.ndarray:
     return img
 
 
-def _hsv_rgb(rng: np.random.Generator, hue, sat, val) -> np.ndarray:
-    """A random RGB colour ``float32 [3]`` in ``[0, 1]`` with hue (degrees), saturation, value in ranges."""
-    h = (rng.uniform(*hue) % 360.0) / 360.0
-    return np.array(colorsys.hsv_to_rgb(h, rng.uniform(*sat), rng.uniform(*val)), dtype=np.float32)
+def _hsv_rgb(rng: np.random.Generator, hue, sat, val, fixed: tuple[float, float, float] | None = None
+             ) -> np.ndarray:
+    """A random RGB colour ``float32 [3]`` in ``[0, 1]`` with hue (degrees), saturation, value in ranges.
+
+    With ``fixed`` (hue, saturation, value), that colour within :data:`PALETTE_JITTER` instead: the
+    same three draws set the jitter, so everything drawn after it is as without ``fixed``."""
+    u = rng.uniform(*hue)
+    if fixed is None:
+        return np.array(colorsys.hsv_to_rgb((u % 360.0) / 360.0, rng.uniform(*sat), rng.uniform(*val)),
+                        dtype=np.float32)
+    hsv = []
+    for x, (lo, hi), centre, jitter in zip((u, rng.uniform(*sat), rng.uniform(*val)), (hue, sat, val), fixed,
+                                           PALETTE_JITTER, strict=True):
+        f = (x - lo) / (hi - lo) if hi > lo else 0.5  # where the draw fell in its range, [0, 1)
+        hsv.append(centre + jitter * (2.0 * f - 1.0))
+    h, s, v = hsv
+    return np.array(colorsys.hsv_to_rgb((h % 360.0) / 360.0, min(max(s, 0.0), 1.0), min(max(v, 0.0), 1.0)),
+                    dtype=np.float32)
 
 
 def _luminance_tile(rng: np.random.Generator, names: tuple[str, ...], shape: tuple[int, int],
@@ -223,9 +251,10 @@ def _sprite_canvas(h: float, w: float, pad: int = 3) -> tuple[int, int, int]:
     return int(np.ceil(h)) + 2 * pad, int(np.ceil(w)) + 2 * pad, pad
 
 
-def car_sprite(rng: np.random.Generator, length: float, blur: float
+def car_sprite(rng: np.random.Generator, length: float, blur: float, palette: bool = False
                ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """A car seen from the side, ``length`` pixels long.
+    """A car seen from the side, ``length`` pixels long; ``palette``: body, windows and lights in the
+    colours of :data:`FOREGROUND_PALETTE` (the same draws, so the shape is the same either way).
 
     Returns the coverage mask ``uint8 [h, w]`` (1 = car), the colours ``float32 [h, w, 3]``
     and the anchor ``(x, y)``: the point between the wheels on the ground, about which the car
@@ -253,9 +282,11 @@ def car_sprite(rng: np.random.Generator, length: float, blur: float
     cv2.rectangle(part, (int(light_x), int(body_top + 0.1 * height)),
                   (int(light_x + 0.06 * length), int(body_top + 0.2 * height)), 4, -1)
 
-    body = _hsv_rgb(rng, (0, 360), (0.0, 0.9), (0.25, 0.9))
-    colours = np.stack([body, body, _hsv_rgb(rng, (180, 240), (0.1, 0.4), (0.1, 0.3)),
-                        np.full(3, 0.08, np.float32), _hsv_rgb(rng, (0, 60), (0.2, 0.8), (0.8, 0.95))])
+    fixed = FOREGROUND_PALETTE if palette else {}
+    body = _hsv_rgb(rng, (0, 360), (0.0, 0.9), (0.25, 0.9), fixed.get("car_body"))
+    window = _hsv_rgb(rng, (180, 240), (0.1, 0.4), (0.1, 0.3), fixed.get("car_window"))
+    light = _hsv_rgb(rng, (0, 60), (0.2, 0.8), (0.8, 0.95), fixed.get("car_light"))
+    colours = np.stack([body, body, window, np.full(3, 0.08, np.float32), light])
     shade = 1.0 + 0.1 * _luminance_tile(rng, _SURFACE_SOURCES, (ch, cw), length / 64)
     rgb = colours[part] * shade[..., None]
     if blur > 0:
@@ -263,9 +294,10 @@ def car_sprite(rng: np.random.Generator, length: float, blur: float
     return mask, np.clip(rgb, 0, 0.95).astype(np.float32), (p + length / 2, body_bot + r)
 
 
-def person_sprite(rng: np.random.Generator, height: float, blur: float
+def person_sprite(rng: np.random.Generator, height: float, blur: float, palette: bool = False
                   ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """A standing person ``height`` pixels tall: head, torso and two legs.
+    """A standing person ``height`` pixels tall: head, torso and two legs; ``palette``: clothes in the
+    colours of :data:`FOREGROUND_PALETTE` (skin as without it).
 
     Returns the coverage mask ``uint8 [h, w]``, colours ``float32 [h, w, 3]`` and the anchor
     ``(x, y)`` between the feet.
@@ -291,8 +323,10 @@ def person_sprite(rng: np.random.Generator, height: float, blur: float
                     0, 0, 360, v, -1)
 
     skin = _hsv_rgb(rng, (15, 35), (0.25, 0.6), (0.3, 0.95))
-    colours = np.stack([np.zeros(3, np.float32), _hsv_rgb(rng, (0, 360), (0.1, 0.9), (0.2, 0.9)), skin,
-                        _hsv_rgb(rng, (0, 360), (0.0, 0.7), (0.1, 0.6))])
+    fixed = FOREGROUND_PALETTE if palette else {}
+    colours = np.stack([np.zeros(3, np.float32),
+                        _hsv_rgb(rng, (0, 360), (0.1, 0.9), (0.2, 0.9), fixed.get("person_top")), skin,
+                        _hsv_rgb(rng, (0, 360), (0.0, 0.7), (0.1, 0.6), fixed.get("person_legs"))])
     colours[0] = colours[1]
     shade = 1.0 + 0.12 * _luminance_tile(rng, _SURFACE_SOURCES, (ch, cw), height / 64)
     rgb = colours[part] * shade[..., None]

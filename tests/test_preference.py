@@ -1,4 +1,5 @@
-"""Human preference score: the Wilson interval against hand-computed values, and the A/B study clips."""
+"""Human preference score: the Wilson interval against hand-computed values, and the A/B study clips
+(their order, its counterbalancing and per-comparison seed, and the key kept apart from the clips)."""
 
 import csv
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vid2vid.metrics import make_ab_clips, preference_score, score_answers, wilson_interval
+from vid2vid.metrics import comparison_rng, make_ab_clips, preference_score, score_answers, wilson_interval
 
 
 def test_wilson_interval_hand_computed_8_of_10():
@@ -67,7 +68,8 @@ def test_ab_clips_key_matches_the_written_order(tmp_path):
                         gap=4)
     rows = list(csv.DictReader(open(key)))
     assert [int(r["clip"]) for r in rows] == list(range(n))
-    assert {r["left"] for r in rows} == {"vid2vid", "pix2pixHD"}  # both orders occur
+    assert sum(r["left"] == "vid2vid" for r in rows) == n // 2  # both orders occur, equally often
+    assert {r["comparison"] for r in rows} == {"vid2vid vs pix2pixHD"}
     for r in rows:
         video = _decode(tmp_path / "study" / r["file"])
         assert video.shape == (t, h, 2 * w + 4, 3)
@@ -83,15 +85,15 @@ def test_ab_clips_key_matches_the_written_order(tmp_path):
 def test_ab_clips_reject_mismatched_pairs(tmp_path):
     a = torch.zeros(4, 3, 8, 8)
     with pytest.raises(ValueError, match="as many A videos"):
-        make_ab_clips([a, a], [a], tmp_path)
+        make_ab_clips([a, a], [a], tmp_path / "clips")
     with pytest.raises(ValueError, match="pair 0: A has 4 frames and B 3"):
-        make_ab_clips(a, a[:3], tmp_path)
+        make_ab_clips(a, a[:3], tmp_path / "clips")
 
 
 def test_score_answers_maps_sides_back_to_methods(tmp_path):
     a = np.zeros((2, 8, 8, 3), np.uint8)
     b = np.full((2, 8, 8, 3), 255, np.uint8)
-    key = make_ab_clips([a] * 5, [b] * 5, tmp_path, seed=1)
+    key = make_ab_clips([a] * 5, [b] * 5, tmp_path / "clips", seed=1)
     rows = list(csv.DictReader(open(key)))
     always_a = [("left" if r["left"] == "A" else "right") for r in rows]
     assert score_answers(key, always_a)["fraction"] == 1.0
@@ -100,3 +102,87 @@ def test_score_answers_maps_sides_back_to_methods(tmp_path):
     assert score_answers(key, per_subject)["n"] == 3
     with pytest.raises(ValueError, match="expected 'left' or 'right'"):
         score_answers(key, ["up"] * 5)
+
+
+def _tiny_pairs(n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``n`` pairs of 2-frame 8x8 videos: A black, B white."""
+    return [np.zeros((2, 8, 8, 3), np.uint8)] * n, [np.full((2, 8, 8, 3), 255, np.uint8)] * n
+
+
+def _a_left(key) -> list[bool]:
+    return [r["left"] == "A" for r in csv.DictReader(open(key))]
+
+
+def test_ab_clips_counterbalance_the_sides(tmp_path):
+    a, b = _tiny_pairs(16)
+    for seed in range(3):
+        sides = _a_left(make_ab_clips(a, b, tmp_path / f"even{seed}", seed=seed))
+        assert len(sides) == 16 and sum(sides) == 8
+    # Odd counts: one side gets the extra clip, never more.
+    counts = {sum(_a_left(make_ab_clips(a[:7], b[:7], tmp_path / f"odd{seed}", seed=seed)))
+              for seed in range(6)}
+    assert counts == {3, 4}
+    # The order is shuffled, not alternating or blocked.
+    sides = _a_left(make_ab_clips(a, b, tmp_path / "order", seed=0))
+    assert sides not in ([True] * 8 + [False] * 8, [False] * 8 + [True] * 8, [i % 2 == 0 for i in range(16)],
+                         [i % 2 == 1 for i in range(16)])
+
+
+def test_ab_clips_order_depends_on_the_comparison_and_is_stable(tmp_path):
+    a, b = _tiny_pairs(16)
+    first = _a_left(make_ab_clips(a, b, tmp_path / "c1", seed=0, comparison="vid2vid vs pix2pixHD"))
+    again = _a_left(make_ab_clips(a, b, tmp_path / "c2", seed=0, comparison="vid2vid vs pix2pixHD"))
+    other = _a_left(make_ab_clips(a, b, tmp_path / "c3", seed=0, comparison="vid2vid vs COVST"))
+    assert first == again and first != other
+    # The default comparison is named after the methods, so two comparisons differ with one seed.
+    by_names = _a_left(make_ab_clips(a, b, tmp_path / "c4", seed=0, names=("A", "B")))
+    assert by_names == _a_left(make_ab_clips(a, b, tmp_path / "c5", seed=0, comparison="A vs B"))
+    # A stable hash of the name, not Python's per-process salted hash(): the same order in every process.
+    assert first == [bool(x) for x in EXPECTED_ORDER]
+    name = "vid2vid vs pix2pixHD"
+    assert comparison_rng(name, 1).random() != comparison_rng(name, 0).random()
+    assert comparison_rng(name, 0).random() == comparison_rng(name, 0).random()
+
+
+# make_ab_clips(16 pairs, seed=0, comparison="vid2vid vs pix2pixHD"): 1 = A on the left. A salted hash
+# would change it from one process to the next.
+EXPECTED_ORDER = [1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+
+
+def test_ab_clips_key_is_written_outside_the_clip_folder(tmp_path):
+    a, b = _tiny_pairs(4)
+    clips = tmp_path / "study" / "clips"
+    key = make_ab_clips(a, b, clips)
+    assert key == tmp_path / "study" / "clips_key" / "clips_key.csv"
+    assert sorted(p.name for p in clips.iterdir()) == [f"clip_{i:04d}.mp4" for i in range(4)]
+    chosen = make_ab_clips(a, b, tmp_path / "clips2", key_dir=tmp_path / "keys")
+    assert chosen.parent == tmp_path / "keys" and chosen.is_file()
+    assert not any(p.suffix == ".csv" for p in (tmp_path / "clips2").iterdir())
+    answers = ["left" if left else "right" for left in _a_left(chosen)]
+    assert score_answers(chosen, answers)["fraction"] == 1.0
+    with pytest.raises(ValueError, match="outside the clip folder"):
+        make_ab_clips(a, b, tmp_path / "clips3", key_dir=tmp_path / "clips3" / "key")
+    with pytest.raises(ValueError, match="outside the clip folder"):
+        make_ab_clips(a, b, tmp_path / "clips3", key_dir=tmp_path / "clips3")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "key.csv").write_text("clip,file,left,right\n")
+    with pytest.raises(ValueError, match="would reach the raters"):
+        make_ab_clips(a, b, tmp_path / "old")
+
+
+def test_ab_clips_number_of_clips(tmp_path):
+    a, b = _tiny_pairs(20)
+    key = make_ab_clips(a, b, tmp_path / "clips", n_clips=16)
+    assert len(list(csv.DictReader(open(key)))) == 16
+    assert len(list((tmp_path / "clips").iterdir())) == 16
+    with pytest.raises(ValueError, match="n_clips = 16 clips asked for but only 10 pairs"):
+        make_ab_clips(a[:10], b[:10], tmp_path / "few", n_clips=16)
+    with pytest.raises(ValueError, match="n_clips must be >= 1"):
+        make_ab_clips(a, b, tmp_path / "none", n_clips=0)
+
+
+def test_score_answers_rejects_a_file_that_is_not_a_key(tmp_path):
+    bad = tmp_path / "answers.csv"
+    bad.write_text("clip,answer\n0,left\n")
+    with pytest.raises(ValueError, match="not a clip key"):
+        score_answers(bad, ["left"])

@@ -6,14 +6,19 @@ in which A was chosen (the paper: 0.87 for vid2vid against pix2pixHD on short Ci
 With few trials that fraction is uncertain; :func:`preference_score` reports the Wilson score
 interval with it.
 
-:func:`make_ab_clips` writes the stimuli (side-by-side MP4 files with neutral names) and a CSV key
-of which side shows which method; :func:`score_answers` turns answers ("left" / "right") back into
-the score of A.
+:func:`make_ab_clips` writes the stimuli (side-by-side MP4 files with neutral names) and, in a
+separate folder, a CSV key of which side shows which method, so that the clip folder can be handed
+to raters as it is; :func:`score_answers` turns answers ("left" / "right") back into the score of A.
+Each method is shown on the left in exactly half of the clips (one more or less for an odd count),
+in an order drawn from the seed and the comparison's name, so that a side bias of the raters
+cancels and two comparisons built with one seed do not share an order. The benchmark uses at least
+``BENCHMARK_MIN_CLIPS`` (16) clips per comparison.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +30,10 @@ import torch
 
 from vid2vid.video import VideoWriter, side_by_side
 
-__all__ = ["wilson_interval", "preference_score", "make_ab_clips", "score_answers"]
+__all__ = ["wilson_interval", "preference_score", "make_ab_clips", "score_answers", "comparison_rng",
+           "BENCHMARK_MIN_CLIPS"]
+
+BENCHMARK_MIN_CLIPS = 16  # clips per comparison in the benchmark (pass as n_clips)
 
 VideoLike = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
@@ -91,6 +99,23 @@ def _is_single_video(x: object) -> bool:
     return isinstance(x, torch.Tensor | np.ndarray) and x.ndim == 4
 
 
+def comparison_rng(comparison: str, seed: int = 0) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the name of a comparison (a stable hash: SHA-256 of its UTF-8
+    text, not Python's per-process ``hash``), so every comparison gets its own reproducible draws."""
+    digest = int.from_bytes(hashlib.sha256(comparison.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng([int(seed), digest])
+
+
+def _balanced_sides(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``bool [n]``, true = A on the left, shuffled: exactly ``n / 2`` true for even ``n`` (odd: 1 drawn)."""
+    n_left = n // 2 + (int(rng.integers(0, 2)) if n % 2 else 0)
+    return rng.permutation(np.arange(n) < n_left)
+
+
+def _default_key_dir(out: Path) -> Path:
+    return out.parent / f"{out.name}_key"
+
+
 def make_ab_clips(
     video_a: VideoLike | Sequence[VideoLike],
     video_b: VideoLike | Sequence[VideoLike],
@@ -100,37 +125,65 @@ def make_ab_clips(
     fps: float = 10,
     gap: int = 8,
     crf: int = 18,
+    *,
+    n_clips: int | None = None,
+    key_dir: str | os.PathLike | None = None,
+    comparison: str | None = None,
 ) -> Path:
-    """Write side-by-side A/B clips for a 2AFC study and the key of their order.
+    """Write side-by-side A/B clips for a 2AFC study and, elsewhere, the key of their order.
 
     Args:
         video_a, video_b: one video each (a tensor ``[T, 3, H, W]`` in ``[-1, 1]`` or a ``uint8``
             array ``[T, H, W, 3]``), or equally long lists of videos (pair ``i`` = the two methods on
             the same input; in a list a video may also be a list of frames). The two videos of a pair
             must have equal frame counts and heights.
-        out_dir: where ``clip_0000.mp4``, ... and ``key.csv`` are written (names do not reveal the order).
-        seed: seeds the left/right draws (``numpy.random.default_rng(seed)``), so a study can be rebuilt.
+        out_dir: where ``clip_0000.mp4``, ... are written (names do not reveal the order); only clips.
+        seed: with ``comparison``, seeds the order of sides (:func:`comparison_rng`), so a study can be
+            rebuilt.
         names: the methods' names written to the key.
         gap: white columns between the two panels.
+        n_clips: clips to write, from the first pairs; ``None``: one per pair. More than there are
+            pairs is an error. The benchmark passes ``BENCHMARK_MIN_CLIPS`` (16) or more.
+        key_dir: the folder of the key, outside ``out_dir``; default the sibling ``<out_dir>_key``.
+        comparison: the comparison's name, mixed into the seed; default ``"<A> vs <B>"`` from ``names``.
 
     Returns:
-        The path of ``key.csv`` with columns ``clip, file, left, right`` (the method shown on each side).
+        The path of the key, ``<key_dir>/<out_dir name>_key.csv``, with columns ``clip, file, left,
+        right`` (the method shown on each side) and ``comparison``. A seeded, shuffled half of the
+        clips shows A on the left (for an odd count the extra clip's side is drawn too).
     """
     pairs_a = [video_a] if _is_single_video(video_a) else list(video_a)
     pairs_b = [video_b] if _is_single_video(video_b) else list(video_b)
     if len(pairs_a) != len(pairs_b) or not pairs_a:
         raise ValueError(f"make_ab_clips needs as many A videos as B videos (at least 1); got {len(pairs_a)} "
                          f"and {len(pairs_b)}")
+    if n_clips is not None:
+        if n_clips < 1:
+            raise ValueError(f"n_clips must be >= 1; got {n_clips}")
+        if n_clips > len(pairs_a):
+            raise ValueError(f"n_clips = {n_clips} clips asked for but only {len(pairs_a)} pairs of videos "
+                             f"given")
+        pairs_a, pairs_b = pairs_a[:n_clips], pairs_b[:n_clips]
     out = Path(out_dir)
+    out_abs = out.resolve()
+    keys = Path(key_dir) if key_dir is not None else _default_key_dir(out_abs)
+    keys_abs = keys.resolve()
+    if keys_abs == out_abs or out_abs in keys_abs.parents:
+        raise ValueError(f"key_dir {keys} must be outside the clip folder {out}: raters receive the clip "
+                         f"folder")
+    if (out / "key.csv").exists():
+        raise ValueError(f"{out / 'key.csv'} exists: a key inside the clip folder would reach the raters; "
+                         f"remove it (make_ab_clips writes the key to key_dir)")
+    comparison = f"{names[0]} vs {names[1]}" if comparison is None else comparison
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    sides = _balanced_sides(len(pairs_a), comparison_rng(comparison, seed))
     rows = []
     for i, (va, vb) in enumerate(zip(pairs_a, pairs_b, strict=True)):
         fa, fb = _frames(va, f"pair {i}, {names[0]}"), _frames(vb, f"pair {i}, {names[1]}")
         if len(fa) != len(fb) or not fa:
             raise ValueError(f"pair {i}: {names[0]} has {len(fa)} frames and {names[1]} {len(fb)}; "
                              f"expected equal non-zero counts")
-        a_left = bool(rng.random() < 0.5)
+        a_left = bool(sides[i])
         left, right = (fa, fb) if a_left else (fb, fa)
         file = f"clip_{i:04d}.mp4"
         with VideoWriter(out / file, fps=fps, crf=crf) as writer:
@@ -140,10 +193,11 @@ def make_ab_clips(
                 except ValueError as err:
                     raise ValueError(f"pair {i}, frame {t}: {err}") from err
         rows.append({"clip": i, "file": file, "left": names[0] if a_left else names[1],
-                     "right": names[1] if a_left else names[0]})
-    key = out / "key.csv"
+                     "right": names[1] if a_left else names[0], "comparison": comparison})
+    keys.mkdir(parents=True, exist_ok=True)
+    key = keys / f"{out_abs.name}_key.csv"
     with open(key, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["clip", "file", "left", "right"])
+        writer = csv.DictWriter(f, fieldnames=["clip", "file", "left", "right", "comparison"])
         writer.writeheader()
         writer.writerows(rows)
     return key
@@ -154,10 +208,15 @@ def score_answers(key_csv: str | os.PathLike, answers: Mapping[str, Sequence[str
     """Preference score of ``method`` from answers ``"left"`` / ``"right"`` to the clips of ``key_csv``.
 
     Args:
+        key_csv: the key written by :func:`make_ab_clips` (in its ``key_dir``), columns ``file, left, right``.
         answers: one answer per clip in key order, or ``{file: [answers of several subjects]}``.
     """
     with open(key_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        missing = {"file", "left", "right"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"{key_csv} is not a clip key: columns {sorted(missing)} are missing")
     if isinstance(answers, Mapping):
         by_file = {r["file"]: r for r in rows}
         trials = []

@@ -62,18 +62,26 @@ def train(runs: Path, steps: int, sequences: int, snapshot_every: int, jobs: int
     return train_parallel({name: [*args, *common] for name, (_, args) in chosen.items()}, runs, jobs)
 
 
-def parse_final_steps(values: list[str] | None) -> dict[str, int] | None:
-    """``--final-step``: one step for both models (``800``) or one per model (``vid2vid=600``)."""
+def parse_model_steps(values: list[str] | None, option: str = "--final-step",
+                      per_model_only: bool = False) -> dict[str, int] | None:
+    """``--final-step``: one step for both models (``800``) or one per model (``vid2vid=600``);
+    ``--average-from``: one per model only."""
     if not values:
         return None
     steps: dict[str, int] = {}
     for v in values:
         name, _, step = v.rpartition("=")
-        names = [name] if name else list(MODELS)
-        if any(n not in MODELS for n in names) or not step.isdigit():
-            raise SystemExit(f"--final-step: expected N or MODEL=N with MODEL in {list(MODELS)}, got {v!r}")
+        names = [name] if name else ([] if per_model_only else list(MODELS))
+        if not names or any(n not in MODELS for n in names) or not step.isdigit():
+            form = "MODEL=N" if per_model_only else "N or MODEL=N"
+            raise SystemExit(f"{option}: expected {form} with MODEL in {list(MODELS)}, got {v!r}")
         steps.update(dict.fromkeys(names, int(step)))
     return steps
+
+
+def parse_final_steps(values: list[str] | None) -> dict[str, int] | None:
+    """``--final-step``: one step for both models (``800``) or one per model (``vid2vid=600``)."""
+    return parse_model_steps(values)
 
 
 def made_by(runs: Path, fallback: str) -> str:
@@ -87,19 +95,45 @@ def made_by(runs: Path, fallback: str) -> str:
     return f"`{shared.read_text().strip() if shared.is_file() else fallback}`"
 
 
-def final_model(runs: Path, name: str, final_step: int | None) -> Path:
+def final_model(runs: Path, name: str, final_step: int | None, average_from: int | None = None) -> Path:
     """The generator a model is judged and committed by: ``generator.pt``, or its snapshot at
-    ``final_step``."""
-    if final_step is None:
+    ``final_step``; with ``average_from``, the mean of its snapshots from that step to the final one
+    (``vid2vid.models.io.average_generators``), written to ``<runs>/<model>/average_<from>_<to>.pt``."""
+    if final_step is None and average_from is None:
         return runs / name / "generator.pt"
-    snapshot = runs / name / "snapshots" / f"step_{final_step:08d}.pt"
+    snapshots = runs / name / "snapshots"
+    if final_step is None:
+        final_step = max((int(f.stem[5:]) for f in snapshots.glob("step_*.pt")), default=0)
+    snapshot = snapshots / f"step_{final_step:08d}.pt"
     if not snapshot.is_file():
         raise SystemExit(f"{snapshot}: no snapshot at step {final_step} (train.snapshot_every)")
-    return snapshot
+    if average_from is None:
+        return snapshot
+    from vid2vid.models.io import average_generators
+
+    files = sorted(f for f in snapshots.glob("step_*.pt") if average_from <= int(f.stem[5:]) <= final_step)
+    if len(files) < 2 or int(files[0].stem[5:]) != average_from:
+        found = [f.name for f in files]
+        raise SystemExit(f"{snapshots}: --average-from {average_from} needs a snapshot at step "
+                         f"{average_from} and another up to step {final_step}; found {found}")
+    return average_generators(files, runs / name / f"average_{average_from}_{final_step}.pt")
+
+
+def result_key(path: Path, step: int) -> str:
+    """The row of a generator in the metrics: its step, or ``<from>-<to>`` for an average."""
+    return path.stem[len("average_"):].replace("_", "-") if path.stem.startswith("average_") else str(step)
+
+
+def row_order(key: str) -> tuple[int, int]:
+    """Rows by their last step, an average after the snapshot it ends with."""
+    return int(key.split("-")[-1]), int("-" in key)
 
 
 def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
-             final_steps: dict[str, int] | None = None) -> dict:
+             final_steps: dict[str, int] | None = None, average_from: dict[str, int] | None = None
+             ) -> tuple[dict, dict[str, str]]:
+    """Every snapshot and the final generator of each model on the test videos; returns the metrics
+    (model -> row -> report) and the row of each committed generator."""
     import torch
     from quality import ensure_eval_data
 
@@ -108,10 +142,11 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
 
     results: dict[str, dict] = {}
     finals: dict[str, dict] = {}
+    committed: dict[str, str] = {}
     videos = None
     for name in MODELS:
         final_step = None if final_steps is None else final_steps[name]
-        final = final_model(runs, name, final_step)
+        final = final_model(runs, name, final_step, (average_from or {}).get(name))
         files = sorted(f for f in (runs / name / "snapshots").glob("step_*.pt")
                        if final_step is None or int(f.stem[5:]) <= final_step)
         files += [] if final in files else [final]
@@ -123,15 +158,16 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
                 videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, eval_root))
             report = evaluate_generator(G, cfg, videos)
             outputs = report.pop("_outputs")
-            results[name][str(step)] = report
+            results[name][result_key(f, step)] = report
             if f == final:
                 finals[name] = outputs[0]
+                committed[name] = result_key(f, step)
                 print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
     T = videos[0]["image"].shape[0]
     frame_strip(videos[0], finals, [0, 5, T // 2, T - 1], out / "frames.png")
     write_sample(videos[0], finals, out / "sample.gif")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
+    return results, committed
 
 
 def write_sample(video: dict, finals: dict[str, dict], path: Path) -> None:
@@ -159,7 +195,7 @@ def warmup_summary(log: Path) -> str:
 
 
 def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int,
-                 warmup: str = "") -> None:
+                 warmup: str = "", committed: dict[str, str] | None = None) -> None:
     def fmt(r: dict, key: str) -> str:
         if key not in r:
             return "-"
@@ -168,11 +204,14 @@ def write_readme(out: Path, results: dict, seconds: dict, command: str, sequence
 
     lines = []
     for name, per_step in results.items():
-        for step, r in sorted(per_step.items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {name} | {step} | " + " | ".join(fmt(r, k) for k in KEYS) + " |")
-    final = {name: per_step[max(per_step, key=int)] for name, per_step in results.items()}
+        for step, r in sorted(per_step.items(), key=lambda kv: row_order(kv[0])):
+            mark = " (committed)" if "-" in step and committed and committed.get(name) == step else ""
+            lines.append(f"| {name} | {step}{mark} | " + " | ".join(fmt(r, k) for k in KEYS) + " |")
+    rows = {name: (committed or {}).get(name) or max(per_step, key=row_order)
+            for name, per_step in results.items()}
+    final = {name: results[name][row] for name, row in rows.items()}
     v, p = final["vid2vid"], final["per_frame"]
-    steps = ", ".join(f"{name} {max(per_step, key=int)}" for name, per_step in results.items())
+    steps = ", ".join(f"{name} {row}" for name, row in rows.items())
     ratios = (f"vid2vid / per-frame: warping error {v['warping_error'] / p['warping_error']:.2f}x, "
               f"L1 {v['l1'] / p['l1']:.2f}x, checkerboard {v['checkerboard'] / p['checkerboard']:.2f}x; "
               f"vid2vid / real video: warping error {v['warping_error'] / v['real_warping_error']:.2f}x, "
@@ -225,11 +264,14 @@ def main(argv=None) -> int:
     p.add_argument("--eval-sequences", type=int, default=8)
     p.add_argument("--final-step", nargs="+", default=None, metavar="[MODEL=]STEP",
                    help="judge and commit the snapshots at this step instead of the last generators")
+    p.add_argument("--average-from", nargs="+", default=None, metavar="MODEL=STEP",
+                   help="commit the mean of a model's snapshots from STEP to its final step")
     p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
     p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
     args = p.parse_args(argv)
     final_steps = parse_final_steps(args.final_step)
+    average_from = parse_model_steps(args.average_from, "--average-from", per_model_only=True)
     runs, out = Path(args.runs), Path(args.out)
     command = "python " + " ".join(["reproduce/pretrain.py", *(argv if argv is not None else sys.argv[1:])])
     seconds: dict[str, float] = {}
@@ -246,7 +288,7 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name, (file, _) in MODELS.items():
             final_step = None if final_steps is None else final_steps[name]
-            shutil.copyfile(final_model(runs, name, final_step), out / file)
+            shutil.copyfile(final_model(runs, name, final_step, (average_from or {}).get(name)), out / file)
             rows = [r for r in (runs / name / "log.jsonl").read_text().splitlines()
                     if final_step is None or json.loads(r)["step"] <= final_step]
             (out / f"log_{name}.jsonl").write_text("\n".join(rows) + "\n")
@@ -259,18 +301,31 @@ def main(argv=None) -> int:
                 seconds[name] = json.loads(rows[-1])["seconds"] + warm_s
             elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
-        results = evaluate(runs, out, args.eval_sequences, Path(args.eval_root) if args.eval_root else None,
-                           final_steps)
+        eval_root = Path(args.eval_root) if args.eval_root else None
+        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, average_from)
         made = made_by(runs, command)
         note = ""
-        if final_steps is not None:
-            steps = sorted(set(final_steps.values()))
-            which = (f"step-{steps[0]} snapshots" if len(steps) == 1
-                     else "snapshots of steps " + ", ".join(f"{n} {s}" for n, s in final_steps.items()))
-            note = (f" The committed models are the {which} (`python reproduce/pretrain.py --stage evaluate "
-                    f"--final-step {' '.join(args.final_step)}`).")
+        command_line = "python reproduce/pretrain.py --stage evaluate " + " ".join(
+            [*(["--final-step", *args.final_step] if args.final_step else []),
+             *(["--average-from", *args.average_from] if args.average_from else [])])
+        snapshot_steps = {n: s for n, s in (final_steps or {}).items() if n not in (average_from or {})}
+        parts = []
+        if snapshot_steps:
+            steps = sorted(set(snapshot_steps.values()))
+            which = (f"the step-{steps[0]} snapshot" + ("s" if len(snapshot_steps) > 1 else "")
+                     if len(steps) == 1 else "the snapshots of steps "
+                     + ", ".join(f"{n} {s}" for n, s in snapshot_steps.items()))
+            names = " and ".join(snapshot_steps) if len(snapshot_steps) < len(MODELS) else "models"
+            parts.append(f"the committed {names} {'are' if len(snapshot_steps) > 1 else 'is'} {which}")
+        parts += [f"the committed {n} is the mean of its snapshots from step {a} to "
+                  f"{committed[n].split('-')[-1]} (row {committed[n]}; every weight averaged, "
+                  "`vid2vid.models.io.average_generators`)" for n, a in (average_from or {}).items()]
+        note = ""
+        if parts:
+            text = "; ".join(parts)
+            note = f" {text[0].upper()}{text[1:]} (`{command_line}`)."
         write_readme(out, results, seconds, made, args.sequences,
-                     warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note)
+                     warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed)
         print(f"wrote {out}")
     return 0
 

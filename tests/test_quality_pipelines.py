@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from vid2vid.models.io import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.synthetic_frames=10", "data.height=32", "data.width=64", "data.num_workers=0",
@@ -56,6 +59,20 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["vid2vid"]) == {"1"} and set(metrics["per_frame"]) == {"1", "2"}
     assert "snapshots of steps vid2vid 1, per_frame 2" in (out / "README.md").read_text()
+
+    # vid2vid committed as the mean of its snapshots of steps 1 and 2
+    run("reproduce/pretrain.py", "--stage", "evaluate", "--average-from", "vid2vid=1", "--sequences", "2",
+        "--runs", str(tmp_path / "runs"), "--out", str(out), "--eval-sequences", "1",
+        "--eval-root", str(tmp_path / "eval"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["vid2vid"]) == {"1", "2", "1-2"} and set(metrics["per_frame"]) == {"1", "2"}
+    assert metrics["vid2vid"]["1-2"] != metrics["vid2vid"]["2"]
+    readme = (out / "README.md").read_text()
+    assert "| vid2vid | 1-2 (committed) |" in readme and "mean of its snapshots from step 1 to 2" in readme
+    _, G, _ = load_generator(out / "synthetic_vid2vid.pt")
+    _, G2, _ = load_generator(tmp_path / "runs" / "vid2vid" / "snapshots" / "step_00000002.pt")
+    assert any(not torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values(),
+                                                       strict=True))
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ from vid2vid.models.generator import Generator
 
 __all__ = [
     "CheckpointMismatchError", "CheckpointWriteError", "TrainingDiverged", "atomic_save", "describe_mismatch",
-    "export_generator", "first_nonfinite", "fsync_dir", "load_generator", "safe_load",
+    "average_generators", "export_generator", "first_nonfinite", "fsync_dir", "load_generator", "safe_load",
 ]
 
 
@@ -144,6 +144,38 @@ def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int) -> 
         raise TrainingDiverged(f"{path}: refusing to write a generator with non-finite weights ({bad} holds "
                                f"NaN or inf at step {step}): training has diverged")
     return atomic_save({"config": cfg.to_dict(), "generator": state, "step": int(step)}, path)
+
+
+def average_generators(paths: Sequence[str | Path], out: str | Path) -> Path:
+    """Write the mean of several generator checkpoints of one run (e.g. its snapshots over the
+    second half of training) as one generator checkpoint: every floating-point weight averaged,
+    the configuration and the step of the last file (Polyak averaging of the iterates: a generator
+    trained with batch 1 moves around a good solution from step to step, and the mean of its
+    positions is closer to it than any one of them). Checkpoints with other configurations or
+    weights of other shapes are refused, naming the file."""
+    if len(paths) < 2:
+        raise ValueError(f"averaging needs at least two generator checkpoints, got {len(paths)}")
+    loaded = [(Path(f), safe_load(f)) for f in paths]
+    for f, ck in loaded:
+        if not isinstance(ck, dict) or not isinstance(ck.get("generator"), dict) or "config" not in ck:
+            raise RuntimeError(f"{f}: not a vid2vid generator checkpoint (expected keys 'config', 'generator')")
+    first, last = loaded[0], loaded[-1]
+    shapes = {k: tuple(v.shape) for k, v in first[1]["generator"].items()}
+    for f, ck in loaded[1:]:
+        if ck["config"].get("model") != first[1]["config"].get("model"):
+            raise ValueError(f"{f}: its model settings differ from {first[0]}'s; only snapshots of one run "
+                             "can be averaged")
+        problem = describe_mismatch(shapes, {k: tuple(v.shape) for k, v in ck["generator"].items()})
+        if problem:
+            raise CheckpointMismatchError(f"{f}: does not fit {first[0]}: {problem}")
+    state = {}
+    for k, v in last[1]["generator"].items():
+        if torch.is_floating_point(v):
+            state[k] = sum(ck["generator"][k].double() for _, ck in loaded).div(len(loaded)).to(v.dtype)
+        else:  # counters and integer buffers: the last file's
+            state[k] = v
+    return atomic_save({"config": last[1]["config"], "generator": state, "step": int(last[1].get("step", 0))},
+                       out)
 
 
 def load_generator(path: str | Path,

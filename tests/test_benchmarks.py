@@ -157,3 +157,11 @@ def test_profile_step_times_both_models_and_breaks_the_step_down(tmp_path):
     for part in profile_step.REGIONS:  # every part of Trainer.train_batch is marked and found
         assert f"| {part} |" in text
     assert "aten::" in text
+    # FLOPs per step: vid2vid's generator has an image encoder and a flow decoder more, and D_V
+    flops = {row.split("|")[1].strip(): [float(x) for x in row.split("|")[2:7]]
+             for row in text.splitlines() if row.startswith(("| vid2vid | ", "| per-frame | ")) and
+             row.count("|") == 7}
+    (total, gen, d_i, d_v, other), per_frame = flops["vid2vid"], flops["per-frame"]
+    assert total > per_frame[0] > 0 and gen > per_frame[1] > 0 and d_v > 0 == per_frame[3]
+    assert abs(gen + d_i + d_v + other - total) < 0.2
+    assert "FLOPs vid2vid / per-frame:" in text and "forward passes per frame of the window" in text

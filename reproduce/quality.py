@@ -27,16 +27,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # name -> (what changes, overrides on top of the synthetic preset). Each builds on the one before.
-REFERENCE = ["model.upsample=transposed", "loss.mask_target=confidence", "data.synthetic_motion=1"]
+# The reference's flow branch (shared encoders, nothing detached), the synthetic preset's before the
+# label-only branch of section 12 of the write-up; the variants below were measured with it.
+SHARED = ["model.flow_branch=shared", "model.flow_context=false", "model.flow_detach=false",
+          "model.mask_detach=false"]
+REFERENCE = ["model.upsample=transposed", "loss.mask_target=confidence", "data.synthetic_motion=1", *SHARED]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "reference": ("the reference's recipe: transposed-convolution decoders, mask pushed to 0 where the "
                   "flow is confident, the default slow motion (about 1 px/frame at 64 x 128)", REFERENCE),
     "motion4": ("camera and cars 4x faster (data.synthetic_motion=4)",
-                ["model.upsample=transposed", "loss.mask_target=confidence", "data.synthetic_motion=4"]),
+                ["model.upsample=transposed", "loss.mask_target=confidence", "data.synthetic_motion=4",
+                 *SHARED]),
     "resize": ("+ nearest-resize + convolution decoders instead of transposed convolutions",
-               ["model.upsample=resize", "loss.mask_target=confidence", "data.synthetic_motion=4"]),
+               ["model.upsample=resize", "loss.mask_target=confidence", "data.synthetic_motion=4", *SHARED]),
     "occlusion-mask": ("+ the mask learns the true occlusion (cross-entropy; loss.mask_target=occlusion)",
-                       ["model.upsample=resize", "loss.mask_target=occlusion", "data.synthetic_motion=4"]),
+                       ["model.upsample=resize", "loss.mask_target=occlusion", "data.synthetic_motion=4",
+                        *SHARED]),
     "per-frame": ("the per-frame baseline (pix2pixHD: no previous frames, no flow, D_I only), same data",
                   ["--config", "reproduce/configs/tables/pix2pixHD.yaml", "model.upsample=resize",
                    "data.synthetic_motion=4"]),

@@ -39,7 +39,9 @@ sys.path.insert(0, str(REPO / "reproduce"))
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian's opencv-doc package
 EDGES = ["data.label_nc=0", "data.input_nc=1", "data.use_instance=false", "model.use_fg_prior=false",
-         "loss.mask_target=confidence", "data.synthetic_sequences=0"]
+         "loss.mask_target=confidence", "data.synthetic_sequences=0",
+         # without true occlusion, only the GAN terms teach the mask where to hallucinate
+         "model.mask_detach=false"]
 MODELS = {
     "vid2vid": ["--preset", "synthetic"],
     "per_frame": ["--config", "reproduce/configs/tables/pix2pixHD.yaml"],

@@ -20,8 +20,8 @@ def _snapshot(tmp_path, cfg, seed: int, step: int):
 
 def test_mean_of_every_weight_with_the_last_config_and_step(tmp_path):
     cfg = get_preset("tiny")
-    paths, nets = zip(*[_snapshot(tmp_path, cfg, seed, step) for seed, step in ((0, 100), (1, 200), (2, 300))],
-                      strict=True)
+    made = [_snapshot(tmp_path, cfg, seed, step) for seed, step in ((0, 100), (1, 200), (2, 300))]
+    paths, nets = zip(*made, strict=True)
     out = average_generators(paths, tmp_path / "avg.pt")
     _, G, step = load_generator(out)
     assert step == 300

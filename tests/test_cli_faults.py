@@ -101,6 +101,16 @@ def test_a_run_needs_at_least_one_epoch():
     assert (cfg.train.niter, cfg.train.niter_decay, cfg.loss.lambda_flow) == (0, 1, 0.0)
 
 
+def test_a_detached_mask_needs_the_occlusion_target():
+    """The synthetic preset detaches the mask (only its loss trains it); with the reference's
+    confidence target that loss only pushes it to 0, so the combination is refused, naming the fix."""
+    with pytest.raises(ConfigError, match=r"model\.mask_detach=true needs loss\.mask_target=occlusion.*"
+                                          r"set model\.mask_detach=false"):
+        get_preset("synthetic").override(["loss.mask_target=confidence"])
+    cfg = get_preset("synthetic").override(["loss.mask_target=confidence", "model.mask_detach=false"])
+    assert (cfg.loss.mask_target, cfg.model.mask_detach) == ("confidence", False)
+
+
 def test_a_bad_value_in_a_yaml_file_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"preset": "tiny", "train": {"niter": -1}}))

@@ -72,6 +72,10 @@ def validate(cfg: Config) -> Config:
     for key, value in non_negative_floats.items():
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{key} must be a finite number >= 0, got {value}")
+    if m.mask_detach and cfg.loss.mask_target != "occlusion":
+        raise ConfigError("model.mask_detach=true needs loss.mask_target=occlusion: the confidence target "
+                          "only pushes the mask towards 0, and with the mask detached nothing else would "
+                          "teach it where to hallucinate (set model.mask_detach=false)")
     if not 0.0 <= d.synthetic_still_camera <= 1.0:  # also refuses NaN
         raise ConfigError(f"data.synthetic_still_camera must lie in [0, 1], got {d.synthetic_still_camera}")
     for key, value in {"train.beta1": t.beta1, "train.beta2": t.beta2}.items():

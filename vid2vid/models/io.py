@@ -158,7 +158,8 @@ def average_generators(paths: Sequence[str | Path], out: str | Path) -> Path:
     loaded = [(Path(f), safe_load(f)) for f in paths]
     for f, ck in loaded:
         if not isinstance(ck, dict) or not isinstance(ck.get("generator"), dict) or "config" not in ck:
-            raise RuntimeError(f"{f}: not a vid2vid generator checkpoint (expected keys 'config', 'generator')")
+            raise RuntimeError(f"{f}: not a vid2vid generator checkpoint (expected keys 'config', "
+                               "'generator')")
     first, last = loaded[0], loaded[-1]
     shapes = {k: tuple(v.shape) for k, v in first[1]["generator"].items()}
     for f, ck in loaded[1:]:

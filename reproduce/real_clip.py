@@ -40,7 +40,10 @@ sys.path.insert(0, str(REPO / "reproduce"))
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian's opencv-doc package
 EDGES = ["data.label_nc=0", "data.input_nc=1", "data.use_instance=false", "model.use_fg_prior=false",
          "loss.mask_target=confidence", "data.synthetic_sequences=0",
-         # without true occlusion, only the GAN terms teach the mask where to hallucinate
+         # the reference's flow branch (shared encoders, nothing detached): on this clip the synthetic
+         # preset's label-only branch (W and M from the edge maps alone) measured worse (L1 1.09x the
+         # per-frame model's, checkerboard 1.17x the real video's; results/real_clip/label_branch/)
+         "model.flow_branch=shared", "model.flow_context=false", "model.flow_detach=false",
          "model.mask_detach=false"]
 MODELS = {
     "vid2vid": ["--preset", "synthetic"],

@@ -112,31 +112,19 @@ def ensure_eval_data(cfg, root: Path, n_test: int) -> None:
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
     if (root / "test_A").is_dir():
-        check_synthetic_settings(root, SyntheticConfig.from_data_config(cfg.data))
+        info = root / "synthetic.json"
+        if info.is_file():
+            wanted = SyntheticConfig.from_data_config(cfg.data)
+            mismatch = wanted.recorded_mismatch(json.loads(info.read_text()).get("config", {}))
+            if mismatch:
+                raise SystemExit(f"{info}: this evaluation split was made with {mismatch}; delete {root} or "
+                                 "pass another --eval-root")
         return
 
     print(f"{root}: writing the synthetic evaluation split ({n_test} test sequences)")
     write_dataset(root, n_train=0, n_test=n_test, frames=cfg.data.synthetic_frames, height=cfg.data.height,
                   width=cfg.data.width, seed=cfg.train.seed,
                   config=SyntheticConfig.from_data_config(cfg.data))
-
-
-def check_synthetic_settings(root: Path, wanted) -> None:
-    """Refuse a synthetic split whose ``synthetic.json`` records other motion or appearance settings."""
-    import json
-
-    info = root / "synthetic.json"
-    if not info.is_file():
-        return
-    found = json.loads(info.read_text()).get("config", {})
-    from vid2vid.data.synthetic import SyntheticConfig
-
-    neutral = SyntheticConfig()
-    for name in ("camera_speed", "car_speed", "foreground_palette", "still_camera"):
-        made, asked = found.get(name, getattr(neutral, name)), getattr(wanted, name)
-        if made != asked:
-            raise SystemExit(f"{info}: this evaluation split was made with {name}={made}, the configuration "
-                             f"asks for {asked}; delete {root} or pass another --eval-root")
 
 
 def _fmt(x: float, digits: int = 4) -> str:

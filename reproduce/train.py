@@ -94,20 +94,10 @@ def ensure_synthetic_data(cfg: Config, is_main: bool) -> None:
     if (root / "train_A").is_dir():
         info = root / "synthetic.json"
         if info.is_file():
-            found = json.loads(info.read_text()).get("config", {})
-            speeds = {k: found.get(k) for k in ("camera_speed", "car_speed")}
-            if speeds != {"camera_speed": wanted.camera_speed, "car_speed": wanted.car_speed}:
-                raise DataError(f"{info}: this synthetic dataset was made with speeds {speeds}, but "
-                                 f"data.synthetic_motion={cfg.data.synthetic_motion} asks for camera_speed "
-                                 f"{wanted.camera_speed} and car_speed {wanted.car_speed}; delete {root} to "
+            mismatch = wanted.recorded_mismatch(json.loads(info.read_text()).get("config", {}))
+            if mismatch:
+                raise DataError(f"{info}: this synthetic dataset was made with {mismatch}; delete {root} to "
                                  "regenerate it, or point data.root elsewhere")
-            neutral = SyntheticConfig()
-            for name in ("foreground_palette", "still_camera"):
-                made, asked = found.get(name, getattr(neutral, name)), getattr(wanted, name)
-                if made != asked:
-                    raise DataError(f"{info}: this synthetic dataset was made with {name}={made}, but "
-                                     f"data.synthetic_{name}={asked}; delete {root} to regenerate it, "
-                                     "or point data.root elsewhere")
         return
     if not is_main:
         return

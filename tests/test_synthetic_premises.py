@@ -189,3 +189,26 @@ def test_write_dataset_records_the_options(tmp_path):
     root = write_dataset(tmp_path / "d", n_train=1, n_test=0, config=cfg, progress=False)
     config = json.loads((root / "synthetic.json").read_text())["config"]
     assert (config["foreground_palette"], config["still_camera"]) == (True, 0.5)
+
+
+def test_recorded_settings_are_compared_key_by_key_and_the_evaluation_split_refuses_others(tmp_path):
+    wanted = SyntheticConfig().with_motion(4.0)
+    record = {"camera_speed": wanted.camera_speed, "car_speed": wanted.car_speed}  # options off: absent
+    assert wanted.recorded_mismatch(record) is None
+    assert wanted.recorded_mismatch({**record, "car_speed": 1.0}).startswith("speeds {'camera_speed'")
+    assert replace(wanted, still_camera=0.5).recorded_mismatch(record) == \
+        "still_camera=0.0, but data.synthetic_still_camera=0.5"
+    assert wanted.recorded_mismatch({**record, "foreground_palette": True}) == \
+        "foreground_palette=True, but data.synthetic_foreground_palette=False"
+
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from evaluate import ensure_eval_data
+
+    root = tmp_path / "eval"
+    (root / "test_A").mkdir(parents=True)
+    (root / "synthetic.json").write_text(json.dumps({"config": record}))
+    cfg = get_preset("tiny").override(["data.synthetic_motion=4"])
+    ensure_eval_data(cfg, root, 1)  # the same settings: kept
+    with pytest.raises(SystemExit, match=r"evaluation split was made with foreground_palette=False, but "
+                                         r"data\.synthetic_foreground_palette=True; delete"):
+        ensure_eval_data(cfg.override(["data.synthetic_foreground_palette=true"]), root, 1)

@@ -153,6 +153,21 @@ class SyntheticConfig:
             raise ConfigError(f"{key}: {err}") from None
         return cfg.with_motion(data.synthetic_motion)
 
+    def recorded_mismatch(self, recorded: dict) -> str | None:
+        """How a dataset's recorded settings (``synthetic.json``'s ``"config"``) differ from these, in
+        words naming the ``data.synthetic_*`` key that asks otherwise; ``None`` when they agree. A
+        record written before the palette and still-camera options existed had them off."""
+        speeds = {k: recorded.get(k) for k in ("camera_speed", "car_speed")}
+        if speeds != {"camera_speed": self.camera_speed, "car_speed": self.car_speed}:
+            return (f"speeds {speeds}, but data.synthetic_motion asks for camera_speed {self.camera_speed} "
+                    f"and car_speed {self.car_speed}")
+        neutral = SyntheticConfig()
+        for name in ("foreground_palette", "still_camera"):
+            made, asked = recorded.get(name, getattr(neutral, name)), getattr(self, name)
+            if made != asked:
+                return f"{name}={made}, but data.synthetic_{name}={asked}"
+        return None
+
     def with_motion(self, factor: float) -> SyntheticConfig:
         """A copy whose camera and car speeds are multiplied by ``factor`` (people keep theirs).
 

@@ -79,11 +79,6 @@ def parse_model_steps(values: list[str] | None, option: str = "--final-step",
     return steps
 
 
-def parse_final_steps(values: list[str] | None) -> dict[str, int] | None:
-    """``--final-step``: one step for both models (``800``) or one per model (``vid2vid=600``)."""
-    return parse_model_steps(values)
-
-
 def made_by(runs: Path, fallback: str) -> str:
     """The command(s) that trained the models: ``<runs>/<model>/command.txt`` (written at training;
     models trained by different commands each name theirs), else ``<runs>/command.txt``."""
@@ -130,10 +125,10 @@ def row_order(key: str) -> tuple[int, int]:
 
 
 def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
-             final_steps: dict[str, int] | None = None, average_from: dict[str, int] | None = None
-             ) -> tuple[dict, dict[str, str]]:
-    """Every snapshot and the final generator of each model on the test videos; returns the metrics
-    (model -> row -> report) and the row of each committed generator."""
+             final_steps: dict[str, int] | None, finals: dict[str, Path]) -> tuple[dict, dict[str, str]]:
+    """Every snapshot up to ``final_steps`` and the final generator (``finals``, :func:`final_model`)
+    of each model on the test videos; returns the metrics (model -> row -> report) and the row of
+    each committed generator."""
     import torch
     from quality import ensure_eval_data
 
@@ -141,12 +136,12 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
     from vid2vid.quality import evaluate_generator, format_report, frame_strip, load_test_videos
 
     results: dict[str, dict] = {}
-    finals: dict[str, dict] = {}
+    outputs_of: dict[str, dict] = {}  # the committed generators' roll-outs of the first test video
     committed: dict[str, str] = {}
     videos = None
     for name in MODELS:
         final_step = None if final_steps is None else final_steps[name]
-        final = final_model(runs, name, final_step, (average_from or {}).get(name))
+        final = finals[name]
         files = sorted(f for f in (runs / name / "snapshots").glob("step_*.pt")
                        if final_step is None or int(f.stem[5:]) <= final_step)
         files += [] if final in files else [final]
@@ -160,12 +155,12 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
             outputs = report.pop("_outputs")
             results[name][result_key(f, step)] = report
             if f == final:
-                finals[name] = outputs[0]
+                outputs_of[name] = outputs[0]
                 committed[name] = result_key(f, step)
                 print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
     T = videos[0]["image"].shape[0]
-    frame_strip(videos[0], finals, [0, 5, T // 2, T - 1], out / "frames.png")
-    write_sample(videos[0], finals, out / "sample.gif")
+    frame_strip(videos[0], outputs_of, [0, 5, T // 2, T - 1], out / "frames.png")
+    write_sample(videos[0], outputs_of, out / "sample.gif")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results, committed
 
@@ -270,7 +265,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
     args = p.parse_args(argv)
-    final_steps = parse_final_steps(args.final_step)
+    final_steps = parse_model_steps(args.final_step)
     average_from = parse_model_steps(args.average_from, "--average-from", per_model_only=True)
     runs, out = Path(args.runs), Path(args.out)
     command = "python " + " ".join(["reproduce/pretrain.py", *(argv if argv is not None else sys.argv[1:])])
@@ -286,9 +281,11 @@ def main(argv=None) -> int:
             (runs / name / "command.txt").write_text(command + "\n")
     if args.stage in ("all", "evaluate"):
         out.mkdir(parents=True, exist_ok=True)
+        finals = {name: final_model(runs, name, None if final_steps is None else final_steps[name],
+                                    (average_from or {}).get(name)) for name in MODELS}
         for name, (file, _) in MODELS.items():
             final_step = None if final_steps is None else final_steps[name]
-            shutil.copyfile(final_model(runs, name, final_step, (average_from or {}).get(name)), out / file)
+            shutil.copyfile(finals[name], out / file)
             rows = [r for r in (runs / name / "log.jsonl").read_text().splitlines()
                     if final_step is None or json.loads(r)["step"] <= final_step]
             (out / f"log_{name}.jsonl").write_text("\n".join(rows) + "\n")
@@ -302,7 +299,7 @@ def main(argv=None) -> int:
             elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
         eval_root = Path(args.eval_root) if args.eval_root else None
-        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, average_from)
+        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, finals)
         made = made_by(runs, command)
         note = ""
         command_line = "python reproduce/pretrain.py --stage evaluate " + " ".join(

@@ -146,6 +146,15 @@ def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int) -> 
     return atomic_save({"config": cfg.to_dict(), "generator": state, "step": int(step)}, path)
 
 
+def _generator_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The plain dict of a ``generator.pt``, loaded safely; anything else is refused, naming the file."""
+    ckpt = safe_load(path, map_location=map_location)
+    if not isinstance(ckpt, dict) or "config" not in ckpt or not isinstance(ckpt.get("generator"), dict):
+        raise RuntimeError(f"{path}: not a vid2vid generator checkpoint (expected keys 'config', "
+                           f"'generator'; found {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)})")
+    return ckpt
+
+
 def average_generators(paths: Sequence[str | Path], out: str | Path) -> Path:
     """Write the mean of several generator checkpoints of one run (e.g. its snapshots over the
     second half of training) as one generator checkpoint: every floating-point weight averaged,
@@ -155,11 +164,7 @@ def average_generators(paths: Sequence[str | Path], out: str | Path) -> Path:
     weights of other shapes are refused, naming the file."""
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least two generator checkpoints, got {len(paths)}")
-    loaded = [(Path(f), safe_load(f)) for f in paths]
-    for f, ck in loaded:
-        if not isinstance(ck, dict) or not isinstance(ck.get("generator"), dict) or "config" not in ck:
-            raise RuntimeError(f"{f}: not a vid2vid generator checkpoint (expected keys 'config', "
-                               "'generator')")
+    loaded = [(Path(f), _generator_checkpoint(f)) for f in paths]
     first, last = loaded[0], loaded[-1]
     shapes = {k: tuple(v.shape) for k, v in first[1]["generator"].items()}
     for f, ck in loaded[1:]:
@@ -184,10 +189,7 @@ def load_generator(path: str | Path,
     """Load an inference checkpoint safely (``weights_only=True``): returns ``(cfg, G, step)``.
     Weights that do not fit the configuration stored with them raise one
     :class:`CheckpointMismatchError` naming the first parameter."""
-    ckpt = safe_load(path, map_location=map_location)
-    if not isinstance(ckpt, dict) or "config" not in ckpt or not isinstance(ckpt.get("generator"), dict):
-        raise RuntimeError(f"{path}: not a vid2vid generator checkpoint (expected keys 'config', "
-                           f"'generator'; found {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)})")
+    ckpt = _generator_checkpoint(path, map_location)
     cfg = Config.from_dict(ckpt["config"], where=str(path))
     G = Generator.from_config(cfg)
     # load_state_dict would list every mismatching tensor (a hundred lines); one sentence says it

@@ -159,8 +159,10 @@ class SyntheticConfig:
         record written before the palette and still-camera options existed had them off."""
         speeds = {k: recorded.get(k) for k in ("camera_speed", "car_speed")}
         if speeds != {"camera_speed": self.camera_speed, "car_speed": self.car_speed}:
-            return (f"speeds {speeds}, but data.synthetic_motion asks for camera_speed {self.camera_speed} "
-                    f"and car_speed {self.car_speed}")
+            neutral = SyntheticConfig()
+            motion = self.camera_speed / neutral.camera_speed if neutral.camera_speed else float("nan")
+            return (f"speeds {speeds}, but data.synthetic_motion={motion:g} asks for camera_speed "
+                    f"{self.camera_speed} and car_speed {self.car_speed}")
         neutral = SyntheticConfig()
         for name in ("foreground_palette", "still_camera"):
             made, asked = recorded.get(name, getattr(neutral, name)), getattr(self, name)

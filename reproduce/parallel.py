@@ -1,7 +1,8 @@
 """Train several models side by side: ``reproduce/train.py`` in ``jobs`` processes of one thread each.
 
-Used by ``tables.py``, ``quality.py`` and ``pretrain.py``. A model whose ``<runs>/<name>/done`` file
-exists is skipped; an interrupted one continues from its last checkpoint (``--resume``).
+Used by ``tables.py`` (names ``<model>/seed<k>``, one run per model and seed), ``quality.py`` and
+``pretrain.py``. A run whose ``<runs>/<name>/generator.pt`` and ``done`` files exist is skipped; an
+interrupted one continues from its last checkpoint (``--resume``).
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""The Tables 1-2 pipeline end to end at tiny scale: six models trained (five) or derived (COVST),
-evaluated on the same test videos with the same metrics, tables written."""
+"""The Tables 1-2 pipeline over seeds: the claims' verdicts on fabricated per-video numbers, and the
+whole pipeline at toy scale (``reproduce/tables.py --smoke``): every model trained per seed, every
+seed's per-video numbers kept, one verdict per claim, resumable training."""
 
+import csv
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
+
+from vid2vid.metrics.claims import PAPER_CLAIMS, Claim, decide_claim, jackknife_pseudo_values
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINED = ["vid2vid", "pix2pixHD", "no-fg-prior", "no-video-D", "no-flow"]
@@ -17,139 +21,240 @@ MODELS = ["pix2pixHD", "COVST", "vid2vid", "no-fg-prior", "no-video-D", "no-flow
 ARCHITECTURE = {"vid2vid": (True, True, True, True), "pix2pixHD": (False, False, False, False),
                 "no-fg-prior": (True, True, False, True), "no-video-D": (True, True, True, False),
                 "no-flow": (True, False, True, True)}
-METRICS = ["video_fid", "frame_fid", "warping_error", "l1", "psnr", "fg_error"]  # the tables' column order
+PER_VIDEO = ["l1", "psnr", "fg_error", "warping_error", "excess_warping_error", "lf_warping_error",
+             "static_flicker", "sharpness_ratio", "video_fid_pseudo", "video_fid_no_pan_pseudo"]
+SET_LEVEL = ["video_fid", "video_fid_no_pan", "video_kid", "video_kid_no_pan", "frame_fid",
+             "frame_fid_no_pan", "frame_kid", "frame_kid_no_pan"]
+VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
 
 
-def _table_rows(tables: str) -> dict[str, list[list[str]]]:
-    """The metric cells of every data row of tables.md, by row label (vid2vid has a row in each table)."""
-    rows: dict[str, list[list[str]]] = {}
-    for line in tables.splitlines():
-        if line.startswith("| ") and not line.startswith("| method"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            rows.setdefault(cells[0], []).append(cells[1:1 + len(METRICS)])
-    return rows
+# ------------------------------------------------------------------------ claims on fabricated numbers
 
 
-def _recompute(runs: Path, eval_root: Path, overrides: list[str]) -> dict[str, dict[str, float]]:
-    """Each model's per-frame metrics computed here from its own generator.pt (COVST: pix2pixHD's,
-    stabilised), on the evaluation split's ground truth."""
-    from vid2vid.baselines import stabilize
-    from vid2vid.config import Config
-    from vid2vid.inference import generate_frames, read_input_frames
-    from vid2vid.metrics.temporal import foreground_error, l1_error, psnr, warping_error
-    from vid2vid.models.io import load_generator
+def _per_video(shift: float, spread: float = 0.01, seeds: int = 3, videos: int = 8) -> dict:
+    """model and reference per seed: the model is the reference plus ``shift`` and small noise."""
+    rng = np.random.default_rng(1)
+    ref = {s: rng.uniform(0.1, 0.3, videos) for s in range(seeds)}
+    model = {s: ref[s] + shift + rng.normal(0, spread, videos) for s in range(seeds)}
+    return {"model": {s: {"warping_error": model[s]} for s in model},
+            "reference": {s: {"warping_error": ref[s]} for s in ref}}
 
+
+@pytest.mark.parametrize(("direction", "shift", "expected"), [
+    ("lower", -0.05, "reproduced"),  # the interval lies below 0, the claimed side
+    ("lower", +0.05, "not reproduced"),  # below 0 was claimed; it lies above
+    ("higher", +0.05, "reproduced"),
+    ("higher", -0.05, "not reproduced"),
+    ("lower", 0.0, "inconclusive"),  # the interval contains 0
+    ("higher", 0.0, "inconclusive"),
+])
+def test_a_claims_verdict_follows_the_side_of_0_its_interval_lies_on(direction, shift, expected):
+    claim = Claim("m vs r", "model", "reference", "warping_error", direction, "paper")
+    result = decide_claim(claim, _per_video(shift), n_boot=2000)
+    assert result["verdict"] == expected
+    assert result["lo"] <= result["mean"] <= result["hi"]
+    assert (result["lo"] > 0 or result["hi"] < 0) == (expected != "inconclusive")
+    assert result["mean"] == pytest.approx(shift, abs=0.01)
+    assert result["n_seeds"] == 3 and result["n_videos"] == 24 and 0 < result["mde"] < 0.05
+
+
+def test_a_temporal_win_bought_with_blur_is_flagged_and_non_finite_videos_are_left_out():
+    claim = Claim("m lower", "model", "reference", "warping_error", "lower", "paper", temporal=True)
+    data = _per_video(-0.05)
+    data["model"][0]["warping_error"][0] = math.nan  # e.g. flicker on a video without static pixels
+    blurry = decide_claim(claim, data, frame_fid={"model": 1.0, "reference": 2.0},
+                          sharpness={"model": 0.5, "reference": 1.0}, n_boot=2000)
+    assert blurry["verdict"] == "reproduced" and blurry["winner"] == "model" and blurry["win_valid"] is False
+    assert "blurrier than real" in blurry["win_check"] and blurry["dropped_videos"] == 1
+    assert blurry["n_videos"] == 23
+    sharp = decide_claim(claim, data, frame_fid={"model": 1.0, "reference": 2.0},
+                         sharpness={"model": 0.95, "reference": 1.0}, n_boot=2000)
+    assert sharp["win_valid"] is True
+    # the reference won: its win is the one checked
+    lost = decide_claim(claim, _per_video(+0.05), frame_fid={"model": 1.0, "reference": 2.0},
+                        sharpness={"model": 1.0, "reference": 1.0}, n_boot=2000)
+    assert lost["verdict"] == "not reproduced" and lost["winner"] == "reference"
+    assert lost["win_valid"] is False
+    assert "worse appearance" in lost["win_check"]
+
+
+def test_a_claim_needs_two_shared_seeds_and_says_which_models():
+    claim = Claim("m lower", "model", "reference", "warping_error", "lower", "paper")
+    data = _per_video(-0.05, seeds=1)
+    with pytest.raises(ValueError, match=r"'m lower': model and reference share 1 seed"):
+        decide_claim(claim, data)
+    with pytest.raises(KeyError, match=r"no per-video results for model 'reference'"):
+        decide_claim(claim, {"model": data["model"]})
+    with pytest.raises(ValueError, match="direction must be 'lower' or 'higher'"):
+        Claim("x", "a", "b", "l1", "smaller", "paper")
+
+
+def test_jackknife_pseudo_values_of_a_linear_statistic_are_the_videos_own_values():
+    rng = np.random.default_rng(0)
+    fake = rng.normal(size=(12, 3))
+    groups = np.repeat(np.arange(4), 3)  # 3 clips per video
+
+    def mean_first(real, f):  # linear in the clips: the jackknife recovers each video's contribution
+        return float(f[:, 0].mean() - real[:, 0].mean())
+
+    real = rng.normal(size=(5, 3))
+    pseudo = jackknife_pseudo_values(real, fake, groups, mean_first)
+    expected = [fake[groups == i, 0].mean() - real[:, 0].mean() for i in range(4)]
+    np.testing.assert_allclose(pseudo, expected, atol=1e-12)
+    assert pseudo.mean() == pytest.approx(mean_first(real, fake))
+    with pytest.raises(ValueError, match="at least 2 videos"):
+        jackknife_pseudo_values(real, fake, np.zeros(12, int), mean_first)
+
+
+def test_the_paper_claims_name_known_models_and_metrics_with_fixed_directions():
     sys.path.insert(0, str(REPO / "reproduce"))
-    from evaluate import load_test_videos
+    from evaluate import CLAIM_METRICS
 
-    cfg = Config.from_yaml(REPO / "reproduce" / "configs" / "tables" / "vid2vid.yaml").override(overrides)
-    videos = load_test_videos(cfg, eval_root)
-    out = {}
-    for name in MODELS:
-        cfg, G, _ = load_generator(runs / ("pix2pixHD" if name == "COVST" else name) / "generator.pt")
-        fakes = []
-        for v in videos:
-            frames = (x for _, x in generate_frames(G, cfg, read_input_frames(cfg, v["labels_dir"])))
-            fakes.append(torch.stack(list(stabilize(frames) if name == "COVST" else frames)))
-        pairs = list(zip(fakes, videos, strict=True))
-        out[name] = {"l1": sum(l1_error(f, v["real"]) for f, v in pairs) / len(pairs),
-                     "psnr": sum(psnr(f, v["real"]) for f, v in pairs) / len(pairs),
-                     "fg_error": sum(foreground_error(f, v["real"], v["fg"]) for f, v in pairs) / len(pairs),
-                     "warping_error": sum(warping_error(f, v["flow"][1:], v["occlusion"][1:])
-                                          for f, v in pairs) / len(pairs)}
-    return out
+    assert len({c.text for c in PAPER_CLAIMS}) == len(PAPER_CLAIMS)
+    for c in PAPER_CLAIMS:
+        assert {c.model, c.reference} <= set(MODELS) and c.metric in CLAIM_METRICS, c
+        # Table 1: vid2vid beats the baselines; Table 2: removing a part makes the full model's metric worse
+        assert ((c.model, c.direction) == ("vid2vid", "lower")
+                or (c.reference, c.direction) == ("vid2vid", "higher")), c
+    texts = " / ".join(c.text for c in PAPER_CLAIMS)
+    for words in ("lower video FID than pix2pixHD", "lower warping error than pix2pixHD",
+                  "removing the flow warping raises the warping error",
+                  "removing the video discriminator raises video FID",
+                  "removing the background-foreground prior raises video FID"):
+        assert words in texts
+
+
+# ------------------------------------------------------------------------------- the whole pipeline
+
+
+def _tables(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "reproduce/tables.py", "--smoke", "--runs", str(tmp_path / "runs"), "--results",
+         str(tmp_path / "results"), "--eval-root", str(tmp_path / "eval"), "--n-boot", "2000", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow
-def test_tables_pipeline_trains_evaluates_and_writes_both_tables(tmp_path):
-    runs, results_dir, eval_root = tmp_path / "runs", tmp_path / "results", tmp_path / "eval"
-    tiny = ["data.root=" + str(tmp_path / "data"), "data.synthetic_sequences=2", "data.synthetic_frames=10",
-            "data.height=32", "data.width=64", "data.num_workers=0", "model.ngf=8", "model.n_blocks_enc=1",
-            "model.n_blocks_dec=1", "model.fg_ngf=4", "model.fg_n_blocks=1", "model.ndf=8",
-            "model.n_layers_D=2", "train.niter=1", "train.niter_decay=0", "train.n_frames_start=4",
-            "train.n_frames_total=4", "train.flow_warmup=3"]
-    res = subprocess.run(
-        [sys.executable, "reproduce/tables.py", "--runs", str(runs), "--results", str(results_dir),
-         "--eval-root", str(eval_root), "--eval-sequences", "2", "--feature-net", "none", "--jobs", "2",
-         *tiny],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+def test_tables_smoke_trains_every_seed_keeps_per_video_numbers_and_decides_every_claim(tmp_path):
+    res = _tables(tmp_path)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    runs, results_dir = tmp_path / "runs", tmp_path / "results"
     results = json.loads((results_dir / "results.json").read_text())
     settings = json.loads((results_dir / "settings.json").read_text())
-    assert set(results) == {"real video", *MODELS}
+    assert set(results) == {"real video", "claims", *MODELS}
 
-    # every model trained with its own recipe (and the shared overrides): the architecture it was
-    # saved with, and the losses its training logged (the per-frame model has no flow, warp, temporal
-    # or mask terms and no video discriminator; no-video-D no D_V; no-flow no flow terms)
+    # every model trained once per seed, with its own recipe, train.seed = k and the benchmark's data
     from vid2vid.models.io import load_generator
 
     for name, (prev, flow, fg, video_d) in ARCHITECTURE.items():
-        cfg, G, step = load_generator(runs / name / "generator.pt")
-        m = cfg.model
-        saved = (m.n_prev > 0, m.use_flow, m.use_fg_prior, m.use_video_discriminator)
-        assert saved == (prev, flow, fg, video_d), name
-        assert (G.n_prev > 0, G.use_flow, G.use_fg_prior) == (prev, flow, fg), name
-        assert m.ngf == 8 and step > 0, name  # the shared overrides reach every model
-        lines = (runs / name / "log.jsonl").read_text().splitlines()
-        logged = set().union(*(json.loads(line) for line in lines))
-        assert ("G_flow" in logged) == flow and ("G_warp" in logged) == flow, (name, logged)
-        assert ("G_temporal" in logged) == prev, (name, logged)
-        assert any(k.startswith(("D_V", "G_GAN_V")) for k in logged) == video_d, (name, logged)
+        for seed in (0, 1):
+            cfg, G, step = load_generator(runs / name / f"seed{seed}" / "generator.pt")
+            m = cfg.model
+            saved = (m.n_prev > 0, m.use_flow, m.use_fg_prior, m.use_video_discriminator)
+            assert saved == (prev, flow, fg, video_d), (name, seed)
+            assert (G.n_prev > 0, G.use_flow, G.use_fg_prior) == (prev, flow, fg), name
+            assert cfg.train.seed == seed and m.ngf == 8 and step > 0, (name, seed)
+            assert cfg.data.synthetic_foreground_palette and cfg.data.synthetic_still_camera == 0.25
+            lines = (runs / name / f"seed{seed}" / "log.jsonl").read_text().splitlines()
+            logged = set().union(*(json.loads(line) for line in lines))
+            assert ("G_flow" in logged) == flow and ("G_temporal" in logged) == prev, (name, logged)
+            assert any(k.startswith(("D_V", "G_GAN_V")) for k in logged) == video_d, (name, logged)
+    # the evaluation split was made with the same data settings
+    record = json.loads((tmp_path / "eval" / "synthetic.json").read_text())["config"]
+    assert record["foreground_palette"] is True and record["still_camera"] == 0.25
 
-    # the same test videos for every row, and every value in its range
-    n_clips = results["real video"]["n_clips"]
-    assert n_clips == 2 * 2  # 2 videos of 10 frames: clips of 8 frames at every second start
-    for name, r in results.items():
-        assert r["n_clips"] == n_clips, name
-        assert all(math.isfinite(r[k]) and r[k] >= -1e-6 for k in ("video_fid", "frame_fid")), (name, r)
-        assert all(0 <= r[k] <= 2 for k in ("warping_error", "l1", "fg_error")), (name, r)
-        if name != "real video":
-            assert r["l1"] > 0 and 0 < r["psnr"] < math.inf, (name, r)
-    # the real video matches itself exactly: FID ~ 0, no error to itself
-    real = results["real video"]
-    assert abs(real["video_fid"]) < 1e-6 and real["l1"] == real["fg_error"] == 0 and real["psnr"] == math.inf
-    assert 0 < real["warping_error"] < 0.05  # illumination drift and resampling only
-
-    # each row is its own model's: recomputed here from that model's generator (COVST from
-    # pix2pixHD's, stabilised: the same model, other frames)
-    mine = _recompute(runs, eval_root, tiny)
+    # per model and seed: every per-video metric of the same 3 test videos, and the set-level ones
+    names = results["real video"]["per_video"]["video"]
+    assert len(names) == 3 and settings["seeds"] == {m: [0, 1] for m in TRAINED}
     for name in MODELS:
-        for k, v in mine[name].items():
-            assert results[name][k] == pytest.approx(v, rel=1e-4, abs=1e-6), (name, k)
-    assert len({round(results[n]["l1"], 6) for n in MODELS}) == len(MODELS)  # so the check above can tell
-    assert results["COVST"]["l1"] != results["pix2pixHD"]["l1"]
+        r = results[name]
+        assert sorted(r["seeds"]) == ["0", "1"], name
+        for seed, run in r["seeds"].items():
+            pv = run["per_video"]
+            assert pv["video"] == names and all(len(pv[k]) == 3 for k in PER_VIDEO), (name, seed)
+            finite = [math.isfinite(x) for k in PER_VIDEO if k != "static_flicker" for x in pv[k]]
+            assert all(finite), (name, seed)
+            assert all(math.isfinite(run["aggregate"][k]) for k in SET_LEVEL), (name, seed)
+            assert run["aggregate"]["l1"] == pytest.approx(np.mean(pv["l1"]))
+            assert pv["excess_warping_error"] == pytest.approx(
+                np.subtract(pv["warping_error"], results["real video"]["per_video"]["warping_error"]))
+        # the table's number is the mean over the seeds
+        per_seed = [s["aggregate"]["video_fid"] for s in r["seeds"].values()]
+        assert r["video_fid"] == pytest.approx(np.mean(per_seed))
+    real = results["real video"]
+    assert abs(real["video_fid"]) < 1e-6 and real["l1"] == 0 and real["sharpness_ratio"] == 1
+    first = {m: results[m]["seeds"]["0"]["per_video"]["l1"] for m in ("COVST", "pix2pixHD")}
+    assert first["COVST"] != first["pix2pixHD"]  # smoothed: the same model, other frames
 
-    # both tables: every model's row with its numbers, the paper's beside them, and the command
+    # each seed's row is its own generator's: vid2vid seed 1 recomputed here
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from evaluate import benchmark_config, generate, load_test_videos
+
+    from vid2vid.metrics.temporal import l1_error
+
+    overrides = [f"data.root={runs / 'data'}", "data.height=32", "data.width=64", "data.synthetic_frames=10"]
+    videos = load_test_videos(benchmark_config(overrides), tmp_path / "eval")
+    fakes = generate("vid2vid", runs / "vid2vid" / "seed1" / "generator.pt", videos)
+    mine = [l1_error(f, v["real"]) for f, v in zip(fakes, videos, strict=True)]
+    assert results["vid2vid"]["seeds"]["1"]["per_video"]["l1"] == pytest.approx(mine, rel=1e-5)
+
+    # one verdict per claim, in results.json and in tables.md beside the paper's number
+    claims = results["claims"]
+    assert [c["text"] for c in claims] == [c.text for c in PAPER_CLAIMS]
+    assert all(c["verdict"] in VERDICTS for c in claims)
+    for c in claims:
+        if c["lo"] is not None:
+            side = "reproduced" if (c["hi"] < 0) == (c["direction"] == "lower") else "not reproduced"
+            assert c["verdict"] == ("inconclusive" if c["lo"] <= 0 <= c["hi"] else side), c
+            assert c["mde"] > 0 and c["n_seeds"] == 2
     tables = (results_dir / "tables.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in tables.splitlines() if line.startswith("| ")}
+    for c in PAPER_CLAIMS:
+        assert c.text in rows and c.paper in rows[c.text], c.text
+        assert sum(f"**{v}" in rows[c.text] for v in VERDICTS) == 1, rows[c.text]
+    assert "flow-guided smoothing (COVST-like)" in rows and "COVST" not in [r.strip() for r in rows]
     assert "Table 1" in tables and "Table 2" in tables and "4.66 / 0.15" in tables and "not run" in tables
-    assert f"Command: `{settings['command']}`" in tables
-    command = settings["command"].split()
-    assert command[:2] == ["python", "reproduce/tables.py"] and f"--runs {runs}" in settings["command"]
-    assert all(o in command for o in tiny)
-    rows = _table_rows(tables)
-    labels = {"pix2pixHD": "pix2pixHD", "COVST": "COVST", "vid2vid": "vid2vid"}
-    for name, words in (("no-fg-prior", "background-foreground prior"), ("no-video-D", "video discriminator"),
-                        ("no-flow", "flow warping")):
-        found = [label for label in rows if label.startswith("vid2vid w/o") and words in label]
-        assert len(found) == 1, (name, list(rows))
-        labels[name] = found[0]
-    assert len(rows) == len(MODELS) and len(rows["vid2vid"]) == 2 and sorted(labels.values()) == sorted(rows)
-    for name, label in labels.items():
-        for cells in rows[label]:
-            shown = [float(c) for c in cells]  # 4 significant digits
-            assert shown == pytest.approx([results[name][k] for k in METRICS], rel=1e-3), (name, cells)
 
-    assert settings["test_videos"] == 2 and settings["frames"] == 10 and settings["frame_size"] == "32x64"
-    assert settings["models"] == {n: str(runs / n / "generator.pt") for n in TRAINED}
-    # the clips of a preference study: a study folder `python -m vid2vid study serve` reads, with every
-    # model's video of each test sequence, short and long, vid2vid against each other model
+    # preference clips: the served study, and side-by-side clips (2 seeds x 3 videos per comparison, sides
+    # counterbalanced) with their keys outside the clip folders
     from vid2vid.study import read_manifest
 
     manifest = read_manifest(results_dir / "ab_clips")
     assert manifest.reference == "vid2vid" and sorted(manifest.methods) == sorted(MODELS)
-    assert {(p.a.method, p.b.method) for p in manifest.pairs() if not p.check} == \
-        {("vid2vid", m) for m in MODELS if m != "vid2vid"}
-    assert {c.setting for c in manifest.clips} == {"short", "long"}
-    assert sum(c.check for c in manifest.clips) == 2
-    assert len({c.sequence for c in manifest.clips}) == 2  # the two evaluation sequences
-    assert all(manifest.path(c).stat().st_size > 0 for c in manifest.clips)
+    assert len({c.sequence for c in manifest.clips}) == 3
+    for model in MODELS:
+        if model == "vid2vid":
+            continue
+        folder = results_dir / "ab_handout" / f"vid2vid_vs_{model}"
+        assert sorted(p.name for p in folder.iterdir()) == [f"clip_{i:04d}.mp4" for i in range(6)]
+        with open(results_dir / "ab_keys" / f"vid2vid_vs_{model}_key.csv", newline="") as f:
+            rows_key = list(csv.DictReader(f))
+        assert len(rows_key) == 6 and sum(r["left"] == "vid2vid" for r in rows_key) == 3
+
+    # resumable: a second call trains nothing and keeps every generator
+    stamps = {p: p.stat().st_mtime_ns for p in runs.glob("*/seed*/generator.pt")}
+    assert len(stamps) == 10
+    again = _tables(tmp_path, "--stage", "train")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "train:" not in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in runs.glob("*/seed*/generator.pt")} == stamps
+    # the real videos' features are cached with the evaluation split's key
+    assert (results_dir / "real_features.npz").is_file()
+    with np.load(results_dir / "real_features.npz") as cache:
+        assert cache["video"].shape[0] == results["real video"]["n_clips"]
+
+
+def test_tables_refuses_one_seed_and_a_train_seed_override():
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from tables import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--seeds", "1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--per-frame-seeds", "1"])
+    with pytest.raises(SystemExit):
+        parse_args(["train.seed=3"])
+    args = parse_args(["--smoke", "--runs", "r"])
+    assert (args.seeds, args.per_frame_seeds, args.eval_sequences, args.feature_net) == (2, 2, 3, "none")
+    assert args.overrides[0] == "data.root=r/data"
+    assert parse_args([]).per_frame_seeds == 3

@@ -4,6 +4,7 @@
     python reproduce/pretrain.py --stage evaluate # measure what is trained (snapshots included)
     python reproduce/pretrain.py --stage evaluate --final-step 800   # commit the step-800 snapshots
     python reproduce/pretrain.py --stage evaluate --final-step vid2vid=600 per_frame=800
+    python reproduce/pretrain.py --stage evaluate --average-from vid2vid=400 --refine-flow 8000
 
 Both use the ``synthetic`` preset (64 x 128, ~4 px/frame motion) on ``--sequences`` training videos
 of seed 0 and the same number of steps (learning rate constant for 60 % of them, then decayed
@@ -17,6 +18,13 @@ that step) are copied to ``reproduce/pretrained/``
 ``python -m vid2vid generate`` reads) with ``README.md`` (their metrics, the command, the machine,
 the training time), ``metrics.json``, both training logs, vid2vid's flow warm-up log and a picture of
 their frames. ``--models`` trains one of the two only (to run them at different times).
+
+``--refine-flow N`` goes on training the committed vid2vid's flow branch for ``N`` more updates
+after its GAN training, on ``--refine-sequences`` training videos of seed 0
+(:func:`vid2vid.training.refine.refine_flow_generator`): with the ``synthetic`` preset's label-only,
+detached branch that is a supervised regression of its own, which the GAN's budget leaves
+unfinished. The refined generator is written to ``<runs>/vid2vid/refined_<row>_flow<N>_videos<S>/`` (reused
+when it exists) and measured as its own row.
 """
 
 from __future__ import annotations
@@ -115,19 +123,61 @@ def final_model(runs: Path, name: str, final_step: int | None, average_from: int
 
 
 def result_key(path: Path, step: int) -> str:
-    """The row of a generator in the metrics: its step, or ``<from>-<to>`` for an average."""
+    """The row of a generator in the metrics: its step, ``<from>-<to>`` for an average, and
+    ``<row> + flow <N> on <videos>`` for a generator whose flow branch was refined (:func:`refine`)."""
+    if path.parent.name.startswith("refined_"):
+        row, _, rest = path.parent.name[len("refined_"):].rpartition("_flow")
+        updates, _, videos = rest.partition("_videos")
+        return f"{row} + flow {updates} on {videos}"
     return path.stem[len("average_"):].replace("_", "-") if path.stem.startswith("average_") else str(step)
 
 
 def row_order(key: str) -> tuple[int, int]:
-    """Rows by their last step, an average after the snapshot it ends with."""
-    return int(key.split("-")[-1]), int("-" in key)
+    """Rows by their last step, an average after the snapshot it ends with, a refined generator
+    after the one it was refined from."""
+    base = key.split(" + ")[0]
+    return int(base.split("-")[-1]), int("-" in base) + 2 * int(" + " in key)
+
+
+def refine(runs: Path, source: Path, updates: int, sequences: int, data_root: str | None = None
+           ) -> tuple[Path, float]:
+    """vid2vid's generator ``source`` with its flow branch refined for ``updates`` more updates on
+    ``sequences`` training videos (``data_root``, default ``data/pretrain_synthetic<sequences>``, made
+    if missing), in
+    ``<runs>/vid2vid/refined_<row>_flow<updates>_videos<sequences>/``; an existing result of the
+    same refinement is reused. Returns the new ``generator.pt`` and the refinement's seconds."""
+    from quality import ensure_train_data
+
+    from vid2vid.models.io import _generator_checkpoint, load_generator
+    from vid2vid.training.refine import refine_flow_generator
+
+    cfg, _, step = load_generator(source)
+    out = runs / "vid2vid" / f"refined_{result_key(source, step)}_flow{updates}_videos{sequences}"
+    overrides = [f"data.root={data_root or f'data/pretrain_synthetic{sequences}'}",
+                 f"data.synthetic_sequences={sequences}"]
+    target = out / "generator.pt"
+    if target.is_file():
+        record = _generator_checkpoint(target).get("flow_refine", {})
+        if record.get("from") == str(source) and record.get("data_overrides") == overrides:
+            print(f"{target}: the flow branch refined already ({updates} updates), reused")
+            return target, _last_seconds(out / "flow_refine.jsonl")
+    ensure_train_data(cfg.override(overrides))
+    print(f"refining vid2vid's flow branch: {updates} updates on {sequences} training videos -> {out}",
+          flush=True)
+    refine_flow_generator(source, out, updates, overrides)
+    return target, _last_seconds(out / "flow_refine.jsonl")
+
+
+def _last_seconds(log: Path) -> float:
+    return json.loads(log.read_text().splitlines()[-1])["seconds"] if log.is_file() else 0.0
 
 
 def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
-             final_steps: dict[str, int] | None, finals: dict[str, Path]) -> tuple[dict, dict[str, str]]:
-    """Every snapshot up to ``final_steps`` and the final generator (``finals``, :func:`final_model`)
-    of each model on the test videos; returns the metrics (model -> row -> report) and the row of
+             final_steps: dict[str, int] | None, finals: dict[str, Path],
+             also: dict[str, Path] | None = None) -> tuple[dict, dict[str, str]]:
+    """Every snapshot up to ``final_steps``, the generator ``also`` names (the one a committed
+    generator was refined from) and the final generator (``finals``, :func:`final_model`) of each
+    model on the test videos; returns the metrics (model -> row -> report) and the row of
     each committed generator."""
     import torch
     from quality import ensure_eval_data
@@ -144,7 +194,7 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
         final = finals[name]
         files = sorted(f for f in (runs / name / "snapshots").glob("step_*.pt")
                        if final_step is None or int(f.stem[5:]) <= final_step)
-        files += [] if final in files else [final]
+        files += [f for f in ((also or {}).get(name), final) if f is not None and f not in files]
         results[name] = {}
         for f in files:
             torch.manual_seed(0)
@@ -200,7 +250,8 @@ def write_readme(out: Path, results: dict, seconds: dict, command: str, sequence
     lines = []
     for name, per_step in results.items():
         for step, r in sorted(per_step.items(), key=lambda kv: row_order(kv[0])):
-            mark = " (committed)" if "-" in step and committed and committed.get(name) == step else ""
+            made = "-" in step or "+" in step  # an average or a refinement: not a snapshot of the run
+            mark = " (committed)" if made and committed and committed.get(name) == step else ""
             lines.append(f"| {name} | {step}{mark} | " + " | ".join(fmt(r, k) for k in KEYS) + " |")
     rows = {name: (committed or {}).get(name) or max(per_step, key=row_order)
             for name, per_step in results.items()}
@@ -261,6 +312,11 @@ def main(argv=None) -> int:
                    help="judge and commit the snapshots at this step instead of the last generators")
     p.add_argument("--average-from", nargs="+", default=None, metavar="MODEL=STEP",
                    help="commit the mean of a model's snapshots from STEP to its final step")
+    p.add_argument("--refine-flow", type=int, default=0, metavar="UPDATES",
+                   help="refine the committed vid2vid's flow branch for this many updates after training")
+    p.add_argument("--refine-sequences", type=int, default=48, help="training videos of the refinement")
+    p.add_argument("--refine-data-root", default=None,
+                   help="the refinement's videos (default data/pretrain_synthetic<--refine-sequences>)")
     p.add_argument("--eval-root", default=None, help="where the test videos go (default data)")
     p.add_argument("--data-root", default=None, help="training videos (default data/pretrain_synthetic<N>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both models")
@@ -283,6 +339,15 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         finals = {name: final_model(runs, name, None if final_steps is None else final_steps[name],
                                     (average_from or {}).get(name)) for name in MODELS}
+        refine_note, unrefined = "", {}
+        if args.refine_flow > 0:
+            unrefined["vid2vid"] = finals["vid2vid"]
+            finals["vid2vid"], refine_s = refine(runs, finals["vid2vid"], args.refine_flow,
+                                                 args.refine_sequences, args.refine_data_root)
+            refine_note = (f" vid2vid's flow branch was then refined for {args.refine_flow} updates on "
+                           f"{args.refine_sequences} training videos ({refine_s / 60:.0f} min; "
+                           "`--refine-flow`, `flow_refine_vid2vid.jsonl`).")
+            shutil.copyfile(finals["vid2vid"].parent / "flow_refine.jsonl", out / "flow_refine_vid2vid.jsonl")
         for name, (file, _) in MODELS.items():
             final_step = None if final_steps is None else final_steps[name]
             shutil.copyfile(finals[name], out / file)
@@ -299,12 +364,15 @@ def main(argv=None) -> int:
             elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
         eval_root = Path(args.eval_root) if args.eval_root else None
-        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, finals)
+        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, finals,
+                                      unrefined)
         made = made_by(runs, command)
         note = ""
         command_line = "python reproduce/pretrain.py --stage evaluate " + " ".join(
             [*(["--final-step", *args.final_step] if args.final_step else []),
-             *(["--average-from", *args.average_from] if args.average_from else [])])
+             *(["--average-from", *args.average_from] if args.average_from else []),
+             *([f"--refine-flow {args.refine_flow} --refine-sequences {args.refine_sequences}"]
+               if args.refine_flow > 0 else [])])
         snapshot_steps = {n: s for n, s in (final_steps or {}).items() if n not in (average_from or {})}
         parts = []
         if snapshot_steps:
@@ -315,12 +383,15 @@ def main(argv=None) -> int:
             names = " and ".join(snapshot_steps) if len(snapshot_steps) < len(MODELS) else "models"
             parts.append(f"the committed {names} {'are' if len(snapshot_steps) > 1 else 'is'} {which}")
         parts += [f"the committed {n} is the mean of its snapshots from step {a} to "
-                  f"{committed[n].split('-')[-1]} (row {committed[n]}; every weight averaged, "
+                  f"{committed[n].split(' + ')[0].split('-')[-1]} (row {committed[n]}; every weight "
+                  "averaged, "
                   "`vid2vid.models.io.average_generators`)" for n, a in (average_from or {}).items()]
         note = ""
         if parts:
             text = "; ".join(parts)
-            note = f" {text[0].upper()}{text[1:]} (`{command_line}`)."
+            note = f" {text[0].upper()}{text[1:]} (`{command_line}`).{refine_note}"
+        elif refine_note:
+            note = f"{refine_note} (`{command_line}`)."
         write_readme(out, results, seconds, made, args.sequences,
                      warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed)
         print(f"wrote {out}")

@@ -265,3 +265,48 @@ def test_flow_warmup_stops_once_the_flow_loss_is_below_the_target(tiny_data, tmp
     assert not never.warm_up_flow() and never.warmup_updates == 4  # runs every update, then says so
     row = json.loads((tmp_path / "b" / "warmup.jsonl").read_text().splitlines()[0])
     assert row["G_flow_zero"] > 0 and row["ratio"] == pytest.approx(row["G_flow"] / row["G_flow_zero"])
+
+
+# ------------------------------------------------------------------- the flow branch refined after training
+LABEL_BRANCH = ("loss.mask_target=occlusion", "model.flow_branch=labels", "model.flow_detach=true",
+                "model.mask_detach=true", "train.log_every=1")
+
+
+def test_flow_refinement_trains_only_w_and_m_with_a_decaying_rate(tiny_data, tmp_path):
+    trainer = Trainer(tiny(tiny_data, *LABEL_BRANCH), tmp_path, max_steps=1, log_with=None)
+    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    logs = trainer.refine_flow(4, lr=1e-3)
+    changed = {k for k, v in trainer.G.state_dict().items() if not torch.equal(v, G0[k])}
+    assert any("flow_head" in k for k in changed) and any("mask_head" in k for k in changed)
+    assert all(("flow" in k or "mask_head" in k) for k in changed), sorted(changed)  # nothing else moves
+    rows = [json.loads(line) for line in (tmp_path / "flow_refine.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [1, 2, 3, 4]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])  # linear, to zero
+    assert math.isfinite(logs["G_flow"]) and math.isfinite(logs["G_mask"])
+
+
+@pytest.mark.parametrize("unsafe", ["model.flow_branch=shared", "model.flow_detach=false",
+                                    "model.mask_detach=false"])
+def test_flow_refinement_refuses_a_branch_the_gan_reaches(tiny_data, tmp_path, unsafe):
+    trainer = Trainer(tiny(tiny_data, *LABEL_BRANCH, unsafe), tmp_path, max_steps=1, log_with=None)
+    with pytest.raises(ValueError, match="a branch the GAN does not reach.*flow_branch=labels"):
+        trainer.refine_flow(1)
+
+
+def test_refine_flow_generator_writes_a_loadable_generator_that_says_what_was_done(tiny_data, tmp_path):
+    from vid2vid.models.io import _generator_checkpoint, export_generator, load_generator
+    from vid2vid.training.refine import refine_flow_generator
+
+    cfg = tiny(tiny_data, *LABEL_BRANCH)
+    torch.manual_seed(0)
+    source = export_generator(tmp_path / "g.pt", cfg, Generator.from_config(cfg), 7)
+    out = refine_flow_generator(source, tmp_path / "refined", 2, ["train.lr=1e-3"])
+    cfg2, G2, step = load_generator(out)
+    assert step == 7 and cfg2.to_dict() == cfg.to_dict()  # the trained model's settings, not the refinement's
+    record = _generator_checkpoint(out)["flow_refine"]
+    assert record["updates"] == 2 and record["lr"] == 1e-3 and record["from"] == str(source)
+    before, after = load_generator(source)[1].state_dict(), G2.state_dict()
+    assert not torch.equal(before["scales.0.flow_head.conv.weight"], after["scales.0.flow_head.conv.weight"])
+    assert torch.equal(before["scales.0.image_head.conv.weight"], after["scales.0.image_head.conv.weight"])
+    with pytest.raises(ValueError, match="refined already"):
+        refine_flow_generator(out, tmp_path / "again", 1)

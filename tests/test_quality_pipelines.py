@@ -74,6 +74,23 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     assert any(not torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values(),
                                                        strict=True))
 
+    # then its flow branch refined on 3 other training videos: a row of its own, committed
+    run("reproduce/pretrain.py", "--stage", "evaluate", "--average-from", "vid2vid=1", "--refine-flow", "2",
+        "--refine-sequences", "3", "--refine-data-root", str(tmp_path / "data3"), "--sequences", "2",
+        "--runs", str(tmp_path / "runs"), "--out", str(out), "--eval-sequences", "1",
+        "--eval-root", str(tmp_path / "eval"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["vid2vid"]) == {"1", "2", "1-2", "1-2 + flow 2 on 3"}
+    readme = (out / "README.md").read_text()
+    assert "| vid2vid | 1-2 + flow 2 on 3 (committed) |" in readme
+    assert "flow branch was then refined for 2 updates on 3 training videos" in readme
+    assert len((out / "flow_refine_vid2vid.jsonl").read_text().splitlines()) == 1  # log_every 10: the last
+    _, G3, _ = load_generator(out / "synthetic_vid2vid.pt")
+    changed = {k for (k, a), b in zip(G.state_dict().items(), G3.state_dict().values(), strict=True)
+               if not torch.equal(a, b)}
+    assert changed and all("flow" in k or "mask_head" in k for k in changed)
+    assert len(list((tmp_path / "data3" / "train_A").iterdir())) == 3
+
 
 @pytest.mark.slow
 def test_quality_investigation_trains_variants_and_tables_them(tmp_path):

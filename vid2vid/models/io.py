@@ -135,15 +135,19 @@ def first_nonfinite(named: Iterable[tuple[str, torch.Tensor]]) -> str | None:
     return None
 
 
-def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int) -> Path:
-    """Write the inference checkpoint: ``{"config": dict, "generator": state_dict, "step": int}``.
-    Non-finite weights are refused (:class:`TrainingDiverged`): a NaN generator is never written."""
+def export_generator(path: str | Path, cfg: Config, G: nn.Module, step: int,
+                     extra: dict | None = None) -> Path:
+    """Write the inference checkpoint: ``{"config": dict, "generator": state_dict, "step": int}``
+    plus the entries of ``extra`` (plain values: what else was done to the weights, e.g.
+    ``"flow_refine"``). Non-finite weights are refused (:class:`TrainingDiverged`): a NaN generator
+    is never written."""
     state = {k: v.detach().cpu() for k, v in G.state_dict().items()}
     bad = first_nonfinite(state.items())
     if bad is not None:
         raise TrainingDiverged(f"{path}: refusing to write a generator with non-finite weights ({bad} holds "
                                f"NaN or inf at step {step}): training has diverged")
-    return atomic_save({"config": cfg.to_dict(), "generator": state, "step": int(step)}, path)
+    return atomic_save({**(extra or {}), "config": cfg.to_dict(), "generator": state, "step": int(step)},
+                       path)
 
 
 def _generator_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

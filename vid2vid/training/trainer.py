@@ -577,6 +577,57 @@ class Trainer:
                       f"{t.flow_warmup_target} {what}")
         return reached
 
+    def refine_flow(self, updates: int, lr: float | None = None) -> dict[str, float]:
+        """``updates`` more updates of the flow branch alone (:meth:`warmup_batch`'s flow and mask
+        losses on real frames), with the learning rate decayed linearly from ``lr`` (default
+        ``train.lr``) to zero; logs go to ``<out>/flow_refine.jsonl``. Returns the last update's losses.
+
+        Only for a flow branch that nothing of the adversarial game reaches: ``model.flow_branch``
+        "labels" with ``model.flow_detach`` and ``model.mask_detach``. W and M then read the labels
+        alone and learn only from the true flow and occlusion, a supervised regression of their own,
+        so their training can go on after the GAN steps without changing what the rest of the
+        generator learned from; on the synthetic videos their error keeps falling long after the
+        GAN phase's budget (and faster on more videos than the GAN needs). Any other branch is
+        refused: its W and M share features with, or were trained by, the GAN terms.
+        """
+        m = self.cfg.model
+        if not (m.use_flow and m.flow_branch == "labels" and m.flow_detach and m.mask_detach):
+            raise ValueError("refining the flow branch after training needs a branch the GAN does not "
+                             "reach: model.flow_branch=labels, model.flow_detach=true and "
+                             f"model.mask_detach=true; this generator has flow_branch={m.flow_branch!r}, "
+                             f"flow_detach={m.flow_detach}, mask_detach={m.mask_detach}")
+        if updates <= 0:
+            raise ValueError(f"refine_flow needs at least one update, got {updates}")
+        acc, lr0 = self.acc, self.cfg.train.lr if lr is None else lr
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dataset.set_n_frames(self.cfg.train.n_frames_start)
+        done, sweep, t0, logs = 0, 0, time.time(), {}
+        while done < updates:
+            # window choices apart from the epochs' and the warm-up's
+            self.dataset.set_epoch(2 * WARMUP_EPOCHS + sweep)
+            if hasattr(self.loader, "set_epoch"):
+                self.loader.set_epoch(2 * WARMUP_EPOCHS + sweep)
+            sweep += 1
+            for batch in self.loader:
+                rate = lr0 * (1 - done / updates)
+                for group in self.opt_G.param_groups:
+                    group["lr"] = rate
+                logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
+                        for k, v in self.warmup_batch(batch).items()}
+                bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                if bad:
+                    raise self._diverged(f"flow refinement update {done + 1}: loss {bad[0]} = {logs[bad[0]]} "
+                                         "is not finite")
+                done += 1
+                if acc.is_main_process and (done % max(1, self.cfg.train.log_every) == 0 or done == updates):
+                    with open(self.out / "flow_refine.jsonl", "a") as f:
+                        f.write(json.dumps({**logs, "update": done, "lr": rate,
+                                            "seconds": time.time() - t0}) + "\n")
+                if done == updates:
+                    break
+        return logs
+
     def train_batch(self, batch: dict) -> dict[str, float]:
         """One step on a batch of windows: every chunk is one G update and one D update."""
         cfg, acc = self.cfg, self.acc

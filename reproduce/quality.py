@@ -392,6 +392,87 @@ def flow_floor_table(checkpoint: Path, sequences: int, root: Path | None = None)
     return "\n".join(lines), r
 
 
+def where_table(checkpoint: Path, sequences: int, root: Path | None = None) -> tuple[str, dict]:
+    """Where ``checkpoint``'s warping error comes from, on the fresh test videos rolled out as
+    inference does: split into foreground (the classes of ``data.foreground_ids``) and background
+    pixels, by the flow's end-point error at the pixel, and by frame; and, per video, the camera pan
+    (the mean horizontal flow of the visible background pixels) true and predicted, whose difference
+    is the flow's error common to the whole background."""
+    import torch
+
+    from vid2vid.flow.warp import warp
+    from vid2vid.models.io import load_generator
+    from vid2vid.quality import load_test_videos, rollout
+
+    cfg, G, step = load_generator(checkpoint)
+    G.eval()
+    videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, root))
+    fg_ids = torch.tensor(cfg.data.foreground_ids)
+    sums: dict[str, list[float]] = {}
+
+    def add(key: str, values, where) -> None:
+        acc = sums.setdefault(key, [0.0, 0])
+        acc[0] += float(values[where].sum())
+        acc[1] += int(where.sum())
+
+    bins = [(0.0, 0.25), (0.25, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, float("inf"))]
+    pans = []
+    for v in videos:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            r = rollout(G, cfg, v)
+        x, flow, w = r["x"], v["flow"][1:], r["w"][1:]
+        T, _, H, W = x.shape
+        ys, xs = torch.meshgrid(torch.arange(H, dtype=x.dtype), torch.arange(W, dtype=x.dtype),
+                                indexing="ij")
+        sx, sy = xs + flow[:, 0], ys + flow[:, 1]
+        ok = (sx >= 0) & (sx <= W - 1) & (sy >= 0) & (sy <= H - 1) & (v["occlusion"][1:, 0] < 0.5)
+        fg = torch.isin(v["label_ids"][1:, 0], fg_ids)
+        err = (x[1:] - warp(x[:-1], flow)).abs().mean(1)
+        real = (v["image"][1:] - warp(v["image"][:-1], flow)).abs().mean(1)
+        epe = (w - flow).norm(dim=1)
+        for name, part in (("background", ok & ~fg), ("foreground", ok & fg)):
+            add(f"{name} error", err, part)
+            add(f"{name} real", real, part)
+            add(f"{name} epe", epe, part)
+            add(f"{name} share", ok.float(), part)
+        add("all error", err, ok)
+        for lo, hi in bins:
+            part = ok & (epe >= lo) & (epe < hi)
+            add(f"epe {lo:g}-{hi:g} error", err, part)
+            add(f"epe {lo:g}-{hi:g} share", ok.float(), part)
+        for a, b in ((1, 5), (5, 15), (15, T)):
+            part = ok.clone()
+            part[: a - 1], part[b - 1:] = False, False
+            add(f"frames {a}-{b - 1} error", err, part)
+            add(f"frames {a}-{b - 1} epe", epe, part)
+        bg = ok & ~fg
+        true_pan = torch.stack([flow[t, 0][bg[t]].mean() for t in range(T - 1)])
+        pred_pan = torch.stack([w[t, 0][bg[t]].mean() for t in range(T - 1)])
+        pans.append((float(true_pan.mean()), float(pred_pan.mean()),
+                     float((pred_pan - true_pan).abs().mean())))
+    mean = {k: a / max(n, 1) for k, (a, n) in sums.items()}
+    n_all = sums["all error"][1]
+    share = {k: sums[k][1] / max(n_all, 1) for k in sums if k.endswith("share")}
+    lines = [f"{checkpoint} (step {step}), {sequences} test videos of seed 1: warping error on visible "
+             f"pixels {mean['all error']:.4f}", "",
+             "| pixels | share | warping error | real video's | flow EPE (px) |", "|---|---|---|---|---|"]
+    for name in ("background", "foreground"):
+        lines.append(f"| {name} | {share[name + ' share']:.2f} | {mean[name + ' error']:.4f} | "
+                     f"{mean[name + ' real']:.4f} | {mean[name + ' epe']:.2f} |")
+    lines += ["", "| flow EPE at the pixel (px) | share | warping error |", "|---|---|---|"]
+    for lo, hi in bins:
+        key = f"epe {lo:g}-{hi:g}"
+        lines.append(f"| {lo:g}-{hi:g} | {share[key + ' share']:.2f} | {mean[key + ' error']:.4f} |")
+    lines += ["", "| frames | warping error | flow EPE (px) |", "|---|---|---|"]
+    for key in (k[: -len(" error")] for k in mean if k.startswith("frames") and k.endswith("error")):
+        lines.append(f"| {key[len('frames '):]} | {mean[key + ' error']:.4f} | {mean[key + ' epe']:.2f} |")
+    lines += ["", "| video | true pan (px / frame) | predicted pan | mean abs. pan error per frame |",
+              "|---|---|---|---|"]
+    lines += [f"| {i} | {t:.2f} | {p:.2f} | {e:.2f} |" for i, (t, p, e) in enumerate(pans)]
+    return "\n".join(lines), {"means": mean, "shares": share, "pans": pans}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
@@ -413,6 +494,9 @@ def main(argv=None) -> int:
                    help="only run the flow probe (flow loss alone, real previous frames) for STEPS steps")
     p.add_argument("--warmup", type=int, default=0, metavar="UPDATES",
                    help="only run the flow warm-up study for UPDATES updates (warmup.jsonl in --results)")
+    p.add_argument("--where", default=None, metavar="GENERATOR",
+                   help="only print where GENERATOR's warping error comes from (foreground / background, "
+                        "the flow's error at the pixel, frames, each video's camera pan)")
     p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
                    help="only print the true and predicted camera pan on training videos of --pan-data")
     p.add_argument("--pan-data", default="data/synthetic", help="dataset whose training videos --pan reads")
@@ -421,6 +505,10 @@ def main(argv=None) -> int:
     eval_at = Path(args.eval_root) if args.eval_root else None
     if args.pan:
         print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
+        return 0
+    if args.where:
+        table, _ = where_table(Path(args.where), args.eval_sequences, eval_at)
+        print(table)
         return 0
     if args.oracle:
         table, _ = oracle_table(Path(args.oracle), args.eval_sequences, eval_at)

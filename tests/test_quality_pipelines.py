@@ -145,6 +145,37 @@ def test_oracle_with_true_flow_and_occlusion_warps_every_visible_pixel_exactly(t
             assert report["warping_error"] == pytest.approx(plain["warping_error"])
 
 
+def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_path):
+    """``quality.py --where``: the parts (background / foreground, the flow-error bins) cover every
+    visible pixel once, their errors average back to the whole, and the true pan is the data's."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "reproduce"))
+    import quality
+
+    from vid2vid.config import get_preset
+    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
+    from vid2vid.models import build_generator
+    from vid2vid.models.io import export_generator
+
+    overrides = [o for o in TINY if not o.startswith("train.")] + ["data.synthetic_frames=6"]
+    cfg = get_preset("synthetic").override(overrides)
+    root = tmp_path / "eval"
+    write_dataset(root / "quality_eval_motion4", n_train=0, n_test=2, frames=6, height=32, width=64, seed=1,
+                  config=SyntheticConfig().with_motion(4.0), progress=False)
+    torch.manual_seed(0)
+    path = export_generator(tmp_path / "g.pt", cfg, build_generator(cfg), 1)
+    table, r = quality.where_table(path, 2, root)
+    m, share = r["means"], r["shares"]
+    assert share["background share"] + share["foreground share"] == pytest.approx(1)
+    bins = [k[: -len(" share")] for k in share if k.startswith("epe ")]
+    assert sum(share[b + " share"] for b in bins) == pytest.approx(1)
+    whole = sum(share[b + " share"] * m[b + " error"] for b in bins if share[b + " share"] > 0)
+    assert whole == pytest.approx(m["all error"], rel=1e-5)
+    assert len(r["pans"]) == 2 and all(abs(true) > 1 for true, _, _ in r["pans"])  # 4 px/frame motion
+    assert "| background |" in table and "| video | true pan" in table
+
+
 @pytest.mark.slow
 def test_real_clip_prepares_trains_both_models_and_measures_them(tmp_path):
     """``reproduce/real_clip.py`` end to end at tiny scale on a clip the test writes (a textured

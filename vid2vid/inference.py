@@ -135,26 +135,33 @@ def _pair_by_name(names: list[str], folder: str | os.PathLike, what: str) -> lis
 
 @torch.no_grad()
 def generate_frames(G: Generator, cfg: Config, frames: Iterator[InputFrame],
-                    device: str | torch.device = "cpu",
-                    features: FeatureSource | None = None) -> Iterator[tuple[InputFrame, torch.Tensor]]:
+                    device: str | torch.device = "cpu", features: FeatureSource | None = None,
+                    rewrites: str = "") -> Iterator[tuple[InputFrame, torch.Tensor]]:
     """Yield ``(input, x~_t [3, H, W] in [-1, 1])`` frame by frame; keeps only ``L + 1`` labels and
-    ``L`` outputs. ``features``: see :func:`generate_outputs`."""
-    for frame, out in generate_outputs(G, cfg, frames, device, features):
+    ``L`` outputs. ``features``, ``rewrites``: see :func:`generate_outputs`."""
+    for frame, out in generate_outputs(G, cfg, frames, device, features, rewrites):
         yield frame, out.x[0].cpu()
 
 
 @torch.no_grad()
 def generate_outputs(G: Generator, cfg: Config, frames: Iterator[InputFrame],
-                     device: str | torch.device = "cpu",
-                     features: FeatureSource | None = None) -> Iterator[tuple[InputFrame, GeneratorOutput]]:
+                     device: str | torch.device = "cpu", features: FeatureSource | None = None,
+                     rewrites: str = "") -> Iterator[tuple[InputFrame, GeneratorOutput]]:
     """As :func:`generate_frames`, but yield everything G produced for each frame (batch of one,
     on ``device``): the flow ``w``, the occlusion mask ``m``, the hallucinations; ``x`` clamped to
     ``[-1, 1]``, exactly the frame fed back as the next frame's previous output.
 
     ``features``: with a feature encoder (``G.feat_nc`` > 0), where each frame's feature map comes
     from (:mod:`vid2vid.multimodal`); None: the real frames encoded when the input has them, else
-    zeros (with a warning). Ignored without a feature encoder."""
+    zeros (with a warning). Ignored without a feature encoder.
+
+    ``rewrites``: speed rewrites applied to G in place first, as ``train.speed_rewrites`` names them
+    (``"group_norm,channels_last"``; :mod:`vid2vid.models.speed`): same weights, same frames up to
+    rounding; empty: none."""
     G = G.to(device).eval()
+    if rewrites:
+        from vid2vid.models.speed import apply_speed_rewrites
+        apply_speed_rewrites(G, rewrites)
     L = G.n_prev
     if G.feat_nc and features is None:
         features = RealFeatures(missing="zeros")
@@ -194,11 +201,11 @@ def side_captions(cfg: Config) -> tuple[str, str, str]:
 def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out: str | os.PathLike,
                    real_dir: str | os.PathLike | None = None, inst_dir: str | os.PathLike | None = None,
                    side: bool = False, fps: float = 10, max_frames: int | None = None,
-                   device: str | torch.device = "cpu",
-                   features: FeatureSource | None = None) -> tuple[Path, int]:
+                   device: str | torch.device = "cpu", features: FeatureSource | None = None,
+                   rewrites: str = "") -> tuple[Path, int]:
     """Generate the video of a label folder and write it (``.mp4`` H.264, ``.gif``, or a folder of
     PNGs); ``side=True`` writes labels | generated | real (when ``real_dir`` is given) side by side,
-    each panel captioned (:func:`side_captions`); ``features`` as in :func:`generate_outputs`.
+    each panel captioned (:func:`side_captions`); ``features``, ``rewrites`` as in :func:`generate_outputs`.
     A video or GIF replaces ``out`` only when complete (see :class:`~vid2vid.video.VideoWriter`).
     Returns the path and the number of frames."""
     from itertools import islice
@@ -213,7 +220,8 @@ def generate_video(G: Generator, cfg: Config, labels_dir: str | os.PathLike, out
         stream = islice(stream, max_frames)
     n = 0
     with VideoWriter(out, fps=fps) as writer:
-        for frame, x in generate_frames(G, cfg, stream, device=device, features=features):
+        for frame, x in generate_frames(G, cfg, stream, device=device, features=features,
+                                         rewrites=rewrites):
             picture = to_uint8(x)
             if side:
                 panels = [frame.picture, picture]

@@ -159,6 +159,8 @@ class TrainConfig:
     mixed_precision: Literal["no", "fp16", "bf16", "auto"] = "no"  # autocast precision (Accelerate's);
     # "auto": bf16 where the CPU / GPU computes in bf16 natively, fp32 elsewhere (vid2vid.machine)
     compile: bool = False  # torch.compile G and the discriminators (in place; the first steps compile)
+    speed_rewrites: str = ""  # comma-separated subset of group_norm, channels_last: same parameters and
+    # outputs, other kernels (vid2vid.models.speed; `reproduce/benchmark.py --rewrites` times them); "" = none
     checkpoint_every: int = 1000  # optimisation steps between checkpoints
     keep_checkpoints: int = 3  # most recent training-state checkpoints kept on disk
     snapshot_every: int = 0  # steps between kept copies of generator.pt (snapshots/step_N.pt); 0 = none

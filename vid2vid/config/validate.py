@@ -14,7 +14,21 @@ import math
 from vid2vid.config.presets import PRESETS, unknown_preset_message
 from vid2vid.config.schema import Config, ConfigError
 
-__all__ = ["validate"]
+__all__ = ["SPEED_REWRITES", "parse_speed_rewrites", "validate"]
+
+SPEED_REWRITES = ("group_norm", "channels_last")  # train.speed_rewrites' names (vid2vid.models.speed)
+
+
+def parse_speed_rewrites(text: str, key: str = "train.speed_rewrites") -> tuple[str, ...]:
+    """The rewrites named by comma-separated ``text`` (spaces ignored; empty: none), once each and in
+    the order of :data:`SPEED_REWRITES`; an unknown name raises :class:`ConfigError` naming ``key``
+    and the allowed values."""
+    names = {name.strip() for name in text.split(",")} - {""}
+    unknown = sorted(names - set(SPEED_REWRITES))
+    if unknown:
+        raise ConfigError(f"{key}={text!r}: unknown rewrite(s) {', '.join(unknown)}; expected a "
+                          f"comma-separated subset of {', '.join(SPEED_REWRITES)} (empty: none)")
+    return tuple(name for name in SPEED_REWRITES if name in names)
 
 
 def validate(cfg: Config) -> Config:
@@ -137,6 +151,7 @@ def validate(cfg: Config) -> Config:
     if t.n_frames_start > t.n_frames_total:
         raise ConfigError(f"train.n_frames_start={t.n_frames_start} exceeds train.n_frames_total="
                           f"{t.n_frames_total}")
+    parse_speed_rewrites(t.speed_rewrites)
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must lie in [0, 1), got {t.ema_decay}")
     if not (math.isfinite(m.face_crop) and 0.0 < m.face_crop <= 1.0):

@@ -224,6 +224,11 @@ class Trainer:
         if cfg.data.flow_source != "folder":
             self.flow_estimator = get_flow_estimator(cfg.data.flow_source)
 
+        if t.speed_rewrites:  # same Parameters and state-dict keys (vid2vid.models.speed), before compiling
+            from vid2vid.models.speed import apply_speed_rewrites
+            for mod in (self.G, self.D_I, self.D_V, self.D_face):
+                if mod is not None:
+                    apply_speed_rewrites(mod, t.speed_rewrites)
         if t.compile:  # in place (nn.Module.compile): state dicts, checkpoints and EMA keep their keys
             for mod in (self.G, self.D_I, self.D_V, self.D_face):
                 if mod is not None:
@@ -725,6 +730,8 @@ class Trainer:
         precision += f" ({self.precision_reason})"
         if t.compile:
             precision += "; torch.compile: the first steps compile"
+        if t.speed_rewrites:
+            precision += f"; speed rewrites {t.speed_rewrites}"
         G = acc.unwrap_model(self.seqG).G
         n_params = sum(p.numel() for p in G.parameters())
         steps, full = self.planned_steps(), t.total_steps or self.total_epochs * len(self.loader)

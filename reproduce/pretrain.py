@@ -344,9 +344,11 @@ def main(argv=None) -> int:
             unrefined["vid2vid"] = finals["vid2vid"]
             finals["vid2vid"], refine_s = refine(runs, finals["vid2vid"], args.refine_flow,
                                                  args.refine_sequences, args.refine_data_root)
-            refine_note = (f" vid2vid's flow branch was then refined for {args.refine_flow} updates on "
-                           f"{args.refine_sequences} training videos ({refine_s / 60:.0f} min; "
-                           "`--refine-flow`, `flow_refine_vid2vid.jsonl`).")
+            refine_note = (f" vid2vid's flow and mask branch was then trained on alone for "
+                           f"{args.refine_flow} more updates on {args.refine_sequences} training videos "
+                           f"({refine_s / 60:.0f} min, "
+                           "learning rate decayed linearly from `train.lr` to 0; `--refine-flow`, "
+                           "`flow_refine_vid2vid.jsonl`; `vid2vid.training.refine`): the committed vid2vid.")
             shutil.copyfile(finals["vid2vid"].parent / "flow_refine.jsonl", out / "flow_refine_vid2vid.jsonl")
         for name, (file, _) in MODELS.items():
             final_step = None if final_steps is None else final_steps[name]
@@ -382,9 +384,9 @@ def main(argv=None) -> int:
                      + ", ".join(f"{n} {s}" for n, s in snapshot_steps.items()))
             names = " and ".join(snapshot_steps) if len(snapshot_steps) < len(MODELS) else "models"
             parts.append(f"the committed {names} {'are' if len(snapshot_steps) > 1 else 'is'} {which}")
+        mean_rows = {n: committed[n].split(" + ")[0] for n in average_from or {}}  # before any refinement
         parts += [f"the committed {n} is the mean of its snapshots from step {a} to "
-                  f"{committed[n].split(' + ')[0].split('-')[-1]} (row {committed[n]}; every weight "
-                  "averaged, "
+                  f"{mean_rows[n].split('-')[-1]} (row {mean_rows[n]}; every weight averaged, "
                   "`vid2vid.models.io.average_generators`)" for n, a in (average_from or {}).items()]
         note = ""
         if parts:

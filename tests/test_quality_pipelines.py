@@ -83,7 +83,8 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     assert set(metrics["vid2vid"]) == {"1", "2", "1-2", "1-2 + flow 2 on 3"}
     readme = (out / "README.md").read_text()
     assert "| vid2vid | 1-2 + flow 2 on 3 (committed) |" in readme
-    assert "flow branch was then refined for 2 updates on 3 training videos" in readme
+    assert "branch was then trained on alone for 2 more updates on 3 training videos" in readme
+    assert "mean of its snapshots from step 1 to 2 (row 1-2;" in readme
     assert len((out / "flow_refine_vid2vid.jsonl").read_text().splitlines()) == 1  # log_every 10: the last
     _, G3, _ = load_generator(out / "synthetic_vid2vid.pt")
     changed = {k for (k, a), b in zip(G.state_dict().items(), G3.state_dict().values(), strict=True)

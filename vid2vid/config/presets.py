@@ -183,9 +183,10 @@ def _synthetic() -> Config:
     # them: the composed frame reads w and m detached. With the reference's shared encoders the GAN
     # phase took the flow from 0.9 px back to 1.3-1.6 px and the mask re-painted a fifth of every
     # visible pixel; this way the flow keeps learning through the GAN phase as in the warm-up
-    # (0.87-1.25 px across snapshots; the pretrained model 0.89 px and a warping error 5.3x the real
-    # video's instead of 7.6x; reproduce/results/quality/, section 12). Not the reference's structure
-    # (README, differences).
+    # (0.87-1.25 px across snapshots and a warping error 5.3x the real video's instead of 7.6x;
+    # reproduce/results/quality/, section 12), and can be trained on alone after the GAN steps
+    # (Trainer.refine_flow: the pretrained model, 0.38 px and 3.3x; section 13). Not the reference's
+    # structure (README, differences).
     c.model.flow_branch, c.model.flow_context = "labels", True
     c.model.flow_detach, c.model.mask_detach = True, True
     c.train.niter, c.train.niter_decay = 10, 10

@@ -93,6 +93,22 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     assert len(list((tmp_path / "data3" / "train_A").iterdir())) == 3
 
 
+def test_precision_study_trains_both_precisions_per_seed_and_compares_them(tmp_path):
+    out = tmp_path / "res"
+    run("reproduce/precision_study.py", "--steps", "2", "--runs", str(tmp_path / "runs"), "--results",
+        str(out),
+        "--eval-sequences", "1", "--eval-root", str(tmp_path / "eval"), f"data.root={tmp_path / 'data'}",
+        "data.synthetic_sequences=2", *TINY)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"fp32_seed0", "bf16_seed0", "fp32_seed1", "bf16_seed1"}
+    assert all(r["seconds_per_step"] > 0 and 0 <= r["mask_auc"] <= 1 for r in results.values())
+    for name in results:  # each run trained at its own precision (its banner says which)
+        log = (tmp_path / "runs" / name / "train.log").read_text()
+        assert ("precision mixed bf16" if name.startswith("bf16") else "precision fp32") in log, name
+    readme = (out / "README.md").read_text()
+    assert "| flow_epe |" in readme and "bf16 mean" in readme and (out / "loss_curves.png").stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_quality_investigation_trains_variants_and_tables_them(tmp_path):
     results = tmp_path / "results"

@@ -310,3 +310,13 @@ def test_refine_flow_generator_writes_a_loadable_generator_that_says_what_was_do
     assert torch.equal(before["scales.0.image_head.conv.weight"], after["scales.0.image_head.conv.weight"])
     with pytest.raises(ValueError, match="refined already"):
         refine_flow_generator(out, tmp_path / "again", 1)
+
+
+def test_flow_refinement_stops_at_a_non_finite_loss_naming_the_update(tiny_data, tmp_path, monkeypatch):
+    from vid2vid.models.io import TrainingDiverged
+
+    trainer = Trainer(tiny(tiny_data, *LABEL_BRANCH), tmp_path, max_steps=1, log_with=None)
+    calls = iter([{"G_flow": 1.0, "G_flow_zero": 2.0}, {"G_flow": float("nan"), "G_flow_zero": 2.0}])
+    monkeypatch.setattr(trainer, "warmup_batch", lambda batch: next(calls))
+    with pytest.raises(TrainingDiverged, match=r"flow refinement update 2: loss G_flow = nan is not finite"):
+        trainer.refine_flow(5)

@@ -224,15 +224,14 @@ class Trainer:
         if cfg.data.flow_source != "folder":
             self.flow_estimator = get_flow_estimator(cfg.data.flow_source)
 
-        if t.speed_rewrites:  # same Parameters and state-dict keys (vid2vid.models.speed), before compiling
-            from vid2vid.models.speed import apply_speed_rewrites
-            for mod in (self.G, self.D_I, self.D_V, self.D_face):
-                if mod is not None:
-                    apply_speed_rewrites(mod, t.speed_rewrites)
-        if t.compile:  # in place (nn.Module.compile): state dicts, checkpoints and EMA keep their keys
-            for mod in (self.G, self.D_I, self.D_V, self.D_face):
-                if mod is not None:
-                    mod.compile()
+        for mod in (self.G, self.D_I, self.D_V, self.D_face):
+            if mod is None:
+                continue
+            if t.speed_rewrites:  # same Parameters and state-dict keys (vid2vid.models.speed); before compile
+                from vid2vid.models.speed import apply_speed_rewrites
+                apply_speed_rewrites(mod, t.speed_rewrites)
+            if t.compile:  # in place (nn.Module.compile): state dicts, checkpoints and EMA keep their keys
+                mod.compile()
         seqG = SequenceGenerator(self.G)
         modules = [seqG, self.D_I] + ([self.D_V] if self.D_V is not None else []) + \
             ([self.D_face] if self.D_face is not None else [])
@@ -517,6 +516,24 @@ class Trainer:
         zero = lam * flow_loss(torch.zeros_like(flow_t), flow_t, conf)
         return {**logs, "G_flow_zero": float(zero)}
 
+    def _flow_sweep(self, epoch: int, what: str, first_update: int):
+        """One pass over the training windows as epoch ``epoch`` (the flow warm-up's and refinement's
+        window choices, apart from the GAN epochs'), one :meth:`warmup_batch` update per batch; yields
+        each update's losses, averaged over the processes so that every process decides on the same
+        numbers. A non-finite loss raises :class:`TrainingDiverged` naming ``what`` and the update
+        (counted from ``first_update``)."""
+        self.dataset.set_epoch(epoch)
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+        acc = self.acc
+        for update, batch in enumerate(self.loader, start=first_update):
+            logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
+                    for k, v in self.warmup_batch(batch).items()}
+            bad = [k for k, v in logs.items() if not math.isfinite(v)]
+            if bad:
+                raise self._diverged(f"{what} update {update}: loss {bad[0]} = {logs[bad[0]]} is not finite")
+            yield logs
+
     def warm_up_flow(self, updates: int | None = None, stop_early: bool = True) -> bool:
         """Run up to ``updates`` (default ``train.flow_warmup``) updates of :meth:`warmup_batch`, on
         windows of ``train.n_frames_start`` frames, in a fresh run only (step 0); logs go to
@@ -544,20 +561,9 @@ class Trainer:
         recent: deque[tuple[float, float]] = deque(maxlen=WARMUP_WINDOW)
         reached = stop = False
         while self.warmup_updates < target and not stop:
-            sweep = WARMUP_EPOCHS + self.warmup_sweeps  # window choices apart from the epochs'
-            self.dataset.set_epoch(sweep)
-            if hasattr(self.loader, "set_epoch"):
-                self.loader.set_epoch(sweep)
+            sweep = WARMUP_EPOCHS + self.warmup_sweeps
             self.warmup_sweeps += 1
-            for batch in self.loader:
-                logs = self.warmup_batch(batch)
-                # every process decides on the same numbers
-                logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
-                        for k, v in logs.items()}
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                if bad:
-                    raise self._diverged(f"flow warm-up update {self.warmup_updates + 1}: loss {bad[0]} = "
-                                         f"{logs[bad[0]]} is not finite")
+            for logs in self._flow_sweep(sweep, "flow warm-up", self.warmup_updates + 1):
                 self.warmup_updates += 1
                 recent.append((logs["G_flow"], logs["G_flow_zero"]))
                 ratio = sum(a for a, _ in recent) / max(sum(z for _, z in recent), 1e-12)
@@ -603,34 +609,32 @@ class Trainer:
                              f"flow_detach={m.flow_detach}, mask_detach={m.mask_detach}")
         if updates <= 0:
             raise ValueError(f"refine_flow needs at least one update, got {updates}")
-        acc, lr0 = self.acc, self.cfg.train.lr if lr is None else lr
-        if acc.is_main_process:
+        lr0 = self.cfg.train.lr if lr is None else lr
+        if self.acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
         self.dataset.set_n_frames(self.cfg.train.n_frames_start)
         done, sweep, t0, logs = 0, 0, time.time(), {}
+
+        def set_rate() -> float:  # before each update: linear from lr0 to 0
+            rate = lr0 * (1 - done / updates)
+            for group in self.opt_G.param_groups:
+                group["lr"] = rate
+            return rate
+
+        rate = set_rate()
         while done < updates:
             # window choices apart from the epochs' and the warm-up's
-            self.dataset.set_epoch(2 * WARMUP_EPOCHS + sweep)
-            if hasattr(self.loader, "set_epoch"):
-                self.loader.set_epoch(2 * WARMUP_EPOCHS + sweep)
-            sweep += 1
-            for batch in self.loader:
-                rate = lr0 * (1 - done / updates)
-                for group in self.opt_G.param_groups:
-                    group["lr"] = rate
-                logs = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean"))
-                        for k, v in self.warmup_batch(batch).items()}
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                if bad:
-                    raise self._diverged(f"flow refinement update {done + 1}: loss {bad[0]} = {logs[bad[0]]} "
-                                         "is not finite")
+            for logs in self._flow_sweep(2 * WARMUP_EPOCHS + sweep, "flow refinement", done + 1):
                 done += 1
-                if acc.is_main_process and (done % max(1, self.cfg.train.log_every) == 0 or done == updates):
+                logged = done % max(1, self.cfg.train.log_every) == 0 or done == updates
+                if self.acc.is_main_process and logged:
                     with open(self.out / "flow_refine.jsonl", "a") as f:
                         f.write(json.dumps({**logs, "update": done, "lr": rate,
                                             "seconds": time.time() - t0}) + "\n")
                 if done == updates:
                     break
+                rate = set_rate()
+            sweep += 1
         return logs
 
     def train_batch(self, batch: dict) -> dict[str, float]:

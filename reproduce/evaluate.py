@@ -21,8 +21,11 @@ settings is refused). Metrics (``vid2vid.metrics``), every one printed with its 
   **per-frame FID and KID** on the same network's features of still frames, each also with the
   camera-pan axis projected out (the direction along which the real features move with the
   ground-truth pan); per video, the video FID's jackknife pseudo-values, so that FID claims are
-  decided per video like the others. The real videos' features are computed once and cached in
-  ``<results>/real_features.npz``, keyed by the evaluation split, frame size and feature network;
+  decided per video like the others, and the **pan direction accuracy** (how often the network reads
+  the camera's true pan direction in a panning video's clips: a motion check). The network must have
+  been trained on the evaluation's scenes (its file records them; another is refused). The real
+  videos' features are computed once and cached in ``<results>/real_features.npz``, keyed by the
+  evaluation split, frame size and feature network;
 - the paper's claims (:data:`vid2vid.metrics.claims.PAPER_CLAIMS`), each decided by the
   hierarchical bootstrap over seeds, then videos, of the paired per-video differences;
 - the paper's numbers beside ours (Cityscapes, I3D / ResNeXt FID and human preference);
@@ -87,6 +90,10 @@ SET_LEVEL = {"video_fid": "video FID", "video_fid_no_pan": "video FID, pan proje
              "video_kid": "video KID", "video_kid_no_pan": "video KID, pan projected out",
              "frame_fid": "per-frame FID", "frame_fid_no_pan": "per-frame FID, pan projected out",
              "frame_kid": "per-frame KID", "frame_kid_no_pan": "per-frame KID, pan projected out"}
+# motion check: the feature network's reading of the camera's pan direction against the truth, per
+# video (clips of panning videos; NaN for a still camera or a network without a direction head)
+MOTION_CHECK = {"direction_accuracy": "pan direction accuracy"}
+STILL_PAN = 0.25  # |median horizontal flow| below this (pixels per frame): a still camera
 CLAIM_METRICS = {"video_fid_pseudo": "video FID (jackknife, per video)",
                  "video_fid_no_pan_pseudo": "video FID, pan projected out (jackknife, per video)",
                  **PER_VIDEO}
@@ -255,25 +262,51 @@ def set_metrics(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> tup
     return out, {k: v.tolist() for k, v in pseudo.items()}
 
 
+def direction_accuracy(videos: list[torch.Tensor], pans: np.ndarray, video_features) -> list[float]:
+    """Per video, the fraction of its clips (every :data:`CLIP_STRIDE`-th start) in which the feature
+    network reads the camera's true pan direction (the sign of ``pans``): whether a generated video
+    moves the way its labels do. NaN for a still camera (``|pan| < STILL_PAN``) and for a network
+    without a direction head (a Kinetics network)."""
+    from vid2vid.metrics.features import video_clips
+
+    if not hasattr(video_features, "pan_directions"):
+        return [float("nan")] * len(videos)
+    out = []
+    for video, pan in zip(videos, pans, strict=True):
+        if abs(pan) < STILL_PAN:
+            out.append(float("nan"))
+            continue
+        read = video_features.pan_directions(video_clips(video, video_features.clip_length, CLIP_STRIDE))
+        out.append(float((read == int(pan > 0)).double().mean()))
+    return out
+
+
 def measure_run(fakes: list[torch.Tensor], videos: list[dict], real: dict, real_per_video: dict,
                 video_features, frame_features) -> dict:
     """One model and seed: ``{"per_video": {"video": names, metric: [values]}, "aggregate": {...}}``;
     the aggregate holds the means of the per-video metrics (flicker over the videos that have static
-    pixels, counted in ``static_flicker_videos``) and the set-level metrics."""
+    pixels, counted in ``static_flicker_videos``; the direction accuracy over the panning videos) and
+    the set-level metrics."""
     rows = [per_video_metrics(f, v, w) for f, v, w in zip(fakes, videos, real_per_video["warping_error"],
                                                            strict=True)]
     per_video = {"video": [v["name"] for v in videos], **{k: [r[k] for r in rows] for k in PER_VIDEO}}
+    per_video["direction_accuracy"] = direction_accuracy(fakes, real["pans"], video_features)
     sets, pseudo = set_metrics(_features(fakes, video_features, frame_features), real)
     per_video.update(pseudo)
     return {"per_video": per_video, "aggregate": {**_means(per_video), **sets}}
 
 
 def _means(per_video: dict) -> dict:
+    """Means over the videos; flicker and direction accuracy over the videos that have them (NaN
+    where none has)."""
+    partial = ("static_flicker", "direction_accuracy")
+    means = {k: float(np.mean(per_video[k])) for k in PER_VIDEO if k not in partial}
+    for k in partial:
+        values = np.asarray(per_video.get(k, []), dtype=float)
+        finite = np.isfinite(values)
+        means[k] = float(values[finite].mean()) if finite.any() else float("nan")
     flicker = np.asarray(per_video["static_flicker"], dtype=float)
-    means = {k: float(np.mean(per_video[k])) for k in PER_VIDEO if k != "static_flicker"}
-    finite = np.isfinite(flicker)
-    means["static_flicker"] = float(flicker[finite].mean()) if finite.any() else float("nan")
-    means["static_flicker_videos"] = int(finite.sum())
+    means["static_flicker_videos"] = int(np.isfinite(flicker).sum())
     return means
 
 
@@ -359,9 +392,10 @@ def _cell(r: dict, key: str) -> str:
     return _fmt(r[key]) if sd is None or sd != sd else f"{_fmt(r[key])} ± {_fmt(sd, 2)}"
 
 
-TABLE_COLUMNS = ["video_fid", "video_fid_no_pan", "video_kid", "frame_fid", "warping_error",
-                 "excess_warping_error", "lf_warping_error", "static_flicker", "sharpness_ratio", "l1",
-                 "psnr", "fg_error"]
+TABLE_COLUMNS = ["video_fid", "video_fid_no_pan", "video_kid", "frame_fid", "direction_accuracy",
+                 "warping_error", "excess_warping_error", "lf_warping_error", "static_flicker",
+                 "sharpness_ratio", "l1", "psnr", "fg_error"]
+COLUMN_NAMES = {**SET_LEVEL, **MOTION_CHECK, **PER_VIDEO}
 
 
 def claims_table(claims: list[dict]) -> list[str]:
@@ -391,13 +425,13 @@ def write_tables(results: dict, settings: dict, out: Path, preference_db: str | 
     study database ``preference_db`` (vid2vid against each other model, per setting), else "not run"."""
     from vid2vid.study.report import markdown_table, preference_cell, study_report
 
-    cols = " | ".join(SET_LEVEL.get(k, PER_VIDEO.get(k)) for k in TABLE_COLUMNS)
+    cols = " | ".join(COLUMN_NAMES[k] for k in TABLE_COLUMNS)
     rule = "|---" * (len(TABLE_COLUMNS) + 1)
     study = study_report(preference_db) if preference_db is not None else None
     study_settings = " / ".join(study.settings) if study is not None else "short / long"
 
     def ours(name: str) -> str:
-        return "-" if name == "vid2vid" else preference_cell(study, "vid2vid", name)
+        return "-" if name in ("vid2vid", "real video") else preference_cell(study, "vid2vid", name)
 
     def row(name: str, *paper: str) -> str:
         cells = " | ".join(_cell(results[name], k) for k in TABLE_COLUMNS)
@@ -444,7 +478,9 @@ def write_tables(results: dict, settings: dict, out: Path, preference_db: str | 
         f"{settings['test_videos']} synthetic test sequences of {settings['frames']} frames at "
         f"{settings['frame_size']} (`{settings['eval_root']}`; "
         f"{settings.get('data', 'data settings not recorded')}). Video FID and KID: "
-        f"{settings['video_features']}. Per-frame FID: the same network on still frames. \"Pan projected "
+        f"{settings['video_features']}. Per-frame FID: the same network on still frames. Pan direction "
+        "accuracy: how often that network reads the true direction of the camera's pan in the clips of "
+        "the panning videos (a motion check). \"Pan projected "
         "out\": the features' component along the real videos' camera-pan axis removed first. Warping "
         "error: mean |x_t - warp(x_{t-1}, w_t)| in [-1, 1] units with the real video's ground-truth flow, "
         "on pixels visible in both frames (the real videos themselves score "
@@ -466,6 +502,7 @@ def write_tables(results: dict, settings: dict, out: Path, preference_db: str | 
         f"| method | {cols} | paper (Cityscapes): FID I3D / ResNeXt | paper: preference for vid2vid "
         f"(short / long) | ours: preference for vid2vid ({study_settings}) |",
         rule + "|---|---|---|",
+        row("real video", "-", "-"),
         *[row(n, PAPER_T1[n], PAPER_T1_HPS[n]) for n in TABLE1],
         "",
         "## Table 2: ablations",
@@ -537,6 +574,19 @@ def rewrite_tables(out: Path, preference_db: str | Path | None = None) -> str:
     return write_tables(results, settings, out, preference_db)
 
 
+def check_feature_scenes(video_features, cfg, weights: str) -> None:
+    """Refuse a synthetic feature network (``weights``) trained on other scenes than ``cfg``'s data
+    (motion, foreground palette, still cameras): its FIDs would measure the difference of scenes."""
+    from vid2vid.data.synthetic import SyntheticConfig
+    from vid2vid.metrics.synthetic_features import scene_mismatch
+
+    mismatch = scene_mismatch(video_features.scene, SyntheticConfig.from_data_config(cfg.data))
+    if mismatch:
+        raise SystemExit(f"{weights}: the feature network was trained on other scenes than the evaluation's "
+                         f"({mismatch}); train one for them with `python reproduce/train_feature_net.py` "
+                         "(--scene benchmark: Tables 1-2; --scene preset: the pretrained models' data)")
+
+
 def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = BENCHMARK_EVAL_ROOT,
                  eval_sequences: int = 16, feature_net: str = "reproduce/results/synthetic/feature_net.pt",
                  command: str | None = None, preference_db: str | Path | None = None,
@@ -561,6 +611,8 @@ def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = B
     with torch.random.fork_rng():
         torch.manual_seed(0)  # an untrained network draws the same weights every run (the cache's key)
         video_features = get_feature_extractor("synthetic", weights=weights)
+    if weights is not None and cfg.data.synthetic_sequences > 0:
+        check_feature_scenes(video_features, cfg, weights)
     frame_features = StaticClipImageFeatures(video_features)
     real = real_reference(videos, video_features, frame_features, out / "real_features.npz",
                           real_cache_key(root, videos, video_features, weights))

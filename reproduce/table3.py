@@ -187,7 +187,7 @@ def label_scores(pred: list[torch.Tensor], truth: list[torch.Tensor], classes: l
 
 
 def evaluate(args, runs: Path, test_root: Path) -> dict:
-    from evaluate import measure
+    from evaluate import check_feature_scenes, measure
 
     from vid2vid.metrics.features import StaticClipImageFeatures, get_feature_extractor
     from vid2vid.models.io import load_generator
@@ -205,6 +205,8 @@ def evaluate(args, runs: Path, test_root: Path) -> dict:
     weights = None if args.feature_net == "none" else args.feature_net
     torch.manual_seed(0)  # an untrained network ("none") draws the same weights every run
     video_features = get_feature_extractor("synthetic", weights=weights)
+    if weights is not None:  # the test videos are made with the generator's data settings (ensure_data)
+        check_feature_scenes(video_features, cfg, weights)
     frame_features = StaticClipImageFeatures(video_features)
 
     def score(fakes: list[torch.Tensor]) -> dict:
@@ -408,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=None,
                    help="models trained at a time, one process of one thread each (default 2; --smoke: 1, "
                         "in this process)")
-    p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net.pt",
+    p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net_preset.pt",
                    help="synthetic-domain feature network; 'none' = untrained (smoke tests only)")
     args = p.parse_args(argv)
     frames, settings = 30, {}

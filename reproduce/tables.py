@@ -73,9 +73,9 @@ def train_all(runs: Path, seeds: int, per_frame_seeds: int, jobs: int, overrides
     from parallel import train_parallel
 
     ensure_training_data(overrides)
-    todo = {}
-    for model in TRAINED:
-        for seed in seeds_of(model, seeds, per_frame_seeds):
+    todo = {}  # seed-major: an interrupted run leaves whole seeds (every model) rather than whole models
+    for seed in range(max(seeds, per_frame_seeds)):
+        for model in (m for m in TRAINED if seed in seeds_of(m, seeds, per_frame_seeds)):
             name = str(run_dir(Path(), model, seed))
             todo[name] = ["--config", str(CONFIGS / f"{model}.yaml"), *BENCHMARK_DATA, *overrides,
                           f"train.seed={seed}"]

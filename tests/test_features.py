@@ -25,7 +25,9 @@ from vid2vid.metrics.synthetic_features import (
     SyntheticFeatureNet,
     corrupt_clip,
     load_feature_net,
+    make_clip_bank,
     save_feature_net,
+    scene_mismatch,
     train_feature_net,
 )
 
@@ -319,6 +321,49 @@ def test_feature_net_training_lowers_the_held_out_loss_and_round_trips(tmp_path)
     assert ext(_clips(2, 4, 64, 128)).shape == (2, 16)
 
 
+def test_clip_bank_follows_its_scene_and_a_still_camera_has_no_direction():
+    from vid2vid.data.synthetic import SyntheticConfig
+    from vid2vid.metrics.synthetic_features import _sample_batch
+
+    panning, dirs = make_clip_bank(4, 2, 0, 6, 32, 64)
+    assert panning.shape == (4, 6, 3, 32, 64) and set(dirs.tolist()) <= {0, 1}
+    still, still_dirs = make_clip_bank(4, 2, 0, 6, 32, 64, SyntheticConfig(still_camera=1.0))
+    assert still_dirs.tolist() == [-1] * 4
+    # a still camera: the background does not move between frames; a panning one does
+    assert (panning[:, 1:].float() - panning[:, :-1].float()).abs().mean() > \
+        2 * (still[:, 1:].float() - still[:, :-1].float()).abs().mean()
+    rng = np.random.default_rng(0)
+    _, _, batch_dirs, valid = _sample_batch(still, still_dirs, 12, 4, rng)
+    assert not valid.any() and (batch_dirs == -1).all()  # never a direction target, mirrored or not
+    _, kinds, _, valid = _sample_batch(panning, dirs, 12, 4, rng)
+    assert valid.tolist() == [CORRUPTIONS[k] != "shuffled" for k in kinds.tolist()]
+
+
+def test_feature_net_file_records_its_scenes_and_reads_pan_directions(tmp_path):
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    scene = SyntheticConfig(foreground_palette=True, still_camera=0.25).with_motion(4.0)
+    training = FeatureNetTraining(steps=2, batch_size=4, train_sequences=2, held_out_sequences=1, frames=5,
+                                  held_out_clips=1, log_every=0)
+    model, report = train_feature_net(TINY, training, log=None, scene=scene)
+    assert report["scene"]["still_camera"] == 0.25 and report["scene"]["height"] == TINY.height
+    path = save_feature_net(model, tmp_path / "f.pt", report)
+    ext = get_feature_extractor("synthetic", weights=path)
+    assert scene_mismatch(ext.scene, scene) is None
+    assert "data.synthetic_still_camera" in scene_mismatch(
+        ext.scene, SyntheticConfig(foreground_palette=True).with_motion(4.0))
+    assert "data.synthetic_motion" in scene_mismatch(ext.scene, SyntheticConfig(foreground_palette=True,
+                                                                                 still_camera=0.25))
+    # a file from before scenes were recorded: the generator's defaults
+    old = save_feature_net(model, tmp_path / "old.pt")
+    assert scene_mismatch(get_feature_extractor("synthetic", weights=old).scene, SyntheticConfig()) is None
+    clips = _clips(5, 4, 32, 64)
+    read = ext.pan_directions(clips)
+    with torch.no_grad():
+        expected = model.direction_head(model.features(clips.permute(0, 2, 1, 3, 4))).argmax(1)
+    assert read.tolist() == expected.tolist() and set(read.tolist()) <= {0, 1}
+
+
 def test_default_synthetic_extractor_reports_its_setup_and_is_small(tmp_path):
     ext = get_feature_extractor("synthetic")
     _check_describe(ext, 8, "64x128")
@@ -334,3 +379,22 @@ def test_feature_net_loader_rejects_other_files(tmp_path):
         load_feature_net(path)
     with pytest.raises(FileNotFoundError, match="train_feature_net"):
         load_feature_net(tmp_path / "absent.pt")
+
+
+def test_train_feature_net_script_names_the_scenes_of_the_benchmark_and_of_the_preset():
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproduce"))
+    from train_feature_net import scene_of
+
+    from vid2vid.config import get_preset
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    benchmark, preset = scene_of("benchmark"), scene_of("preset")
+    assert (benchmark.foreground_palette, benchmark.still_camera) == (True, 0.25)
+    assert (preset.foreground_palette, preset.still_camera) == (False, 0.0)
+    motion = get_preset("synthetic").data.synthetic_motion
+    assert benchmark.camera_speed == preset.camera_speed == motion * SyntheticConfig().camera_speed
+    assert scene_mismatch(asdict(benchmark), preset) is not None

@@ -3,6 +3,7 @@ whole pipeline at toy scale (``reproduce/tables.py --smoke``): every model train
 seed's per-video numbers kept, one verdict per claim, resumable training."""
 
 import csv
+import dataclasses
 import json
 import math
 import subprocess
@@ -172,6 +173,8 @@ def test_tables_smoke_trains_every_seed_keeps_per_video_numbers_and_decides_ever
         for seed, run in r["seeds"].items():
             pv = run["per_video"]
             assert pv["video"] == names and all(len(pv[k]) == 3 for k in PER_VIDEO), (name, seed)
+            assert len(pv["direction_accuracy"]) == 3, (name, seed)
+            assert all(0 <= a <= 1 for a in pv["direction_accuracy"] if not math.isnan(a)), (name, seed)
             finite = [math.isfinite(x) for k in PER_VIDEO if k != "static_flicker" for x in pv[k]]
             assert all(finite), (name, seed)
             assert all(math.isfinite(run["aggregate"][k]) for k in SET_LEVEL), (name, seed)
@@ -242,6 +245,48 @@ def test_tables_smoke_trains_every_seed_keeps_per_video_numbers_and_decides_ever
     assert (results_dir / "real_features.npz").is_file()
     with np.load(results_dir / "real_features.npz") as cache:
         assert cache["video"].shape[0] == results["real video"]["n_clips"]
+
+
+def test_direction_accuracy_is_per_panning_video_and_means_skip_the_still_ones():
+    sys.path.insert(0, str(REPO / "reproduce"))
+    import torch
+    from evaluate import STILL_PAN, _means, direction_accuracy
+
+    class ReadsBrightness:  # "pans right" where a clip's first frame is brighter than its last
+        clip_length = 2
+
+        def pan_directions(self, clips):
+            return (clips[:, 0].mean(dim=(1, 2, 3)) > clips[:, -1].mean(dim=(1, 2, 3))).long()
+
+    darkening = torch.linspace(1, -1, 6).view(6, 1, 1, 1).expand(6, 3, 4, 4)
+    videos = [darkening, darkening, darkening.flip(0), darkening]
+    pans = np.array([2.0, -1.5, -3.0, STILL_PAN / 2])
+    acc = direction_accuracy(videos, pans, ReadsBrightness())
+    assert acc[:3] == [1.0, 0.0, 1.0] and math.isnan(acc[3])  # right, wrong, right (it brightens)
+    assert all(math.isnan(a) for a in direction_accuracy(videos, pans, object()))  # no direction head
+    per_video = {k: [1.0, 2.0, 3.0, 4.0] for k in PER_VIDEO}
+    per_video["static_flicker"] = [float("nan")] * 3 + [0.5]
+    per_video["direction_accuracy"] = acc
+    means = _means(per_video)
+    assert means["l1"] == 2.5 and means["static_flicker"] == 0.5 and means["static_flicker_videos"] == 1
+    assert means["direction_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_evaluation_refuses_a_feature_network_trained_on_other_scenes(tmp_path):
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from evaluate import benchmark_config, check_feature_scenes
+
+    from vid2vid.data.synthetic import SyntheticConfig
+    from vid2vid.metrics.features import get_feature_extractor
+    from vid2vid.metrics.synthetic_features import SyntheticFeatureNet, save_feature_net
+
+    cfg = benchmark_config([])
+    old = save_feature_net(SyntheticFeatureNet(), tmp_path / "old.pt")  # no scene record: the defaults
+    with pytest.raises(SystemExit, match="old.pt.*data.synthetic_motion.*train_feature_net"):
+        check_feature_scenes(get_feature_extractor("synthetic", weights=old), cfg, str(old))
+    scene = dataclasses.asdict(SyntheticConfig.from_data_config(cfg.data))
+    fit = save_feature_net(SyntheticFeatureNet(), tmp_path / "fit.pt", {"scene": scene})
+    check_feature_scenes(get_feature_extractor("synthetic", weights=fit), cfg, str(fit))
 
 
 def test_tables_refuses_one_seed_and_a_train_seed_override():

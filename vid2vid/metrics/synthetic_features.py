@@ -11,7 +11,8 @@ video-to-video generator gets wrong:
   (random gain and offset per frame and channel), ``blur`` (some frames replaced by a Gaussian-
   blurred copy), ``stutter`` (a frame dropped or duplicated);
 - **camera direction** (2-way): the sign of the camera pan (``meta["camera_velocity"]`` of
-  :func:`vid2vid.data.synthetic.generate_sequence`), for every clip whose frame order is intact.
+  :func:`vid2vid.data.synthetic.generate_sequence`), for every clip whose frame order is intact
+  and whose camera pans (a still camera has no direction).
 
 Network: four ``Conv3d`` 3x3x3 + batch norm + ReLU stages (8, 16, 32, 128 channels; strides
 (1,2,2), (1,2,2), (2,2,2), (2,2,2)) on clips of 8 frames of 64 x 128 in ``[-1, 1]``, given the frames
@@ -21,7 +22,9 @@ pool of the last stage (128-d), the input of the two linear heads.
 Training data are generated in memory with seeds disjoint from the datasets written by
 :func:`vid2vid.data.synthetic.write_dataset` (which uses ``[seed, 0 | 1, i]`` for train / test):
 sequence ``i`` here is ``generate_sequence([seed + 10_000, 2, i])`` for training and
-``[seed + 10_000, 3, i]`` for the held-out evaluation.
+``[seed + 10_000, 3, i]`` for the held-out evaluation, with the settings of the data the network
+will measure (``scene``: motion, foreground palette, still-camera fraction; stored with the weights,
+so an evaluation can refuse a network trained on other scenes).
 """
 
 from __future__ import annotations
@@ -29,17 +32,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from vid2vid.data.synthetic import SyntheticConfig
+
 __all__ = ["CORRUPTIONS", "FEATURE_SEED_OFFSET", "FeatureNetConfig", "FeatureNetTraining",
            "SyntheticFeatureNet", "corrupt_clip", "evaluate_feature_net", "load_feature_net",
-           "make_clip_bank", "save_feature_net", "train_feature_net"]
+           "make_clip_bank", "save_feature_net", "scene_mismatch", "train_feature_net"]
 
 CORRUPTIONS = ("real", "shuffled", "flicker", "blur", "stutter")
 FEATURE_SEED_OFFSET = 10_000  # generate_sequence([seed + offset, split, i]), disjoint from write_dataset
@@ -117,22 +124,27 @@ class SyntheticFeatureNet(nn.Module):
 # ---------------------------------------------------------------------------- data and corruptions
 
 
-def make_clip_bank(n_sequences: int, split: int, seed: int, frames: int, height: int, width: int
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def make_clip_bank(n_sequences: int, split: int, seed: int, frames: int, height: int, width: int,
+                   scene: SyntheticConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate synthetic sequences in memory.
+
+    ``scene``: the generator's settings (motion, foreground palette, still-camera fraction; its
+    sizes are replaced by ``frames``, ``height`` and ``width``); default :class:`SyntheticConfig`'s.
 
     Returns:
         ``uint8 [S, T, 3, H, W]`` frames and ``int64 [S]`` camera directions (1 = pans right,
-        ``camera_velocity > 0``). Sequence ``i`` is ``generate_sequence([seed + 10_000, split, i])``.
+        ``camera_velocity > 0``; 0 = left; -1 = a still camera, which has no direction). Sequence
+        ``i`` is ``generate_sequence([seed + 10_000, split, i])``.
     """
     from vid2vid.data.synthetic import SyntheticConfig, generate_sequence
 
-    cfg = SyntheticConfig(height=height, width=width, frames=frames)
+    cfg = replace(scene or SyntheticConfig(), height=height, width=width, frames=frames)
     videos, directions = [], []
     for i in range(n_sequences):
         seq = generate_sequence([seed + FEATURE_SEED_OFFSET, split, i], cfg)
         videos.append(torch.from_numpy(seq.rgb).permute(0, 3, 1, 2))
-        directions.append(int(seq.meta["camera_velocity"] > 0))
+        velocity = seq.meta["camera_velocity"]
+        directions.append(int(velocity > 0) if velocity != 0 else -1)
     return torch.stack(videos), torch.tensor(directions, dtype=torch.int64)
 
 
@@ -200,13 +212,14 @@ def _sample_batch(bank: torch.Tensor, directions: torch.Tensor, n: int, clip_len
         start = int(rng.integers(frames - clip_length))
         window = bank[seq, start:start + clip_length + 1].float() / 127.5 - 1  # [T + 1, 3, H, W]
         direction = int(directions[seq])
-        if rng.random() < 0.5:  # mirror: the camera pans the other way
-            window, direction = window.flip(-1), 1 - direction
+        if rng.random() < 0.5:  # mirror: the camera pans the other way (a still one stays still)
+            window, direction = window.flip(-1), 1 - direction if direction >= 0 else direction
         kind = kinds[i] if kinds is not None else int(rng.integers(len(CORRUPTIONS)))
         clips.append(corrupt_clip(window, CORRUPTIONS[kind], rng).permute(1, 0, 2, 3))
         labels.append(kind)
         dirs.append(direction)
-        valid.append(CORRUPTIONS[kind] != "shuffled")  # a shuffled clip has no single direction
+        # a shuffled clip has no single direction, nor has a still camera's
+        valid.append(CORRUPTIONS[kind] != "shuffled" and direction >= 0)
     return (torch.stack(clips), torch.tensor(labels), torch.tensor(dirs), torch.tensor(valid))
 
 
@@ -255,13 +268,16 @@ def evaluate_feature_net(model: SyntheticFeatureNet, bank: torch.Tensor, directi
 
 
 def train_feature_net(config: FeatureNetConfig | None = None, training: FeatureNetTraining | None = None,
-                      log: Callable[[str], None] | None = print) -> tuple[SyntheticFeatureNet, dict]:
-    """Train :class:`SyntheticFeatureNet` on generated sequences; return it and a report.
+                      log: Callable[[str], None] | None = print, scene: SyntheticConfig | None = None
+                      ) -> tuple[SyntheticFeatureNet, dict]:
+    """Train :class:`SyntheticFeatureNet` on generated sequences of ``scene`` (the settings of the
+    data it will measure: :meth:`SyntheticConfig.from_data_config`; default :class:`SyntheticConfig`'s);
+    return it and a report.
 
     The report holds ``losses`` (per step), ``held_out`` (:func:`evaluate_feature_net` on the
     held-out sequences: ``loss``, corruption ``accuracy``, ``per_class``, ``direction_accuracy``),
-    ``held_out_before_training`` (the same for the initial network) and ``seconds`` (data
-    generation, training and evaluation).
+    ``held_out_before_training`` (the same for the initial network), ``seconds`` (data
+    generation, training and evaluation) and ``scene`` (the generator's settings, sizes included).
     """
     config, training = config or FeatureNetConfig(), training or FeatureNetTraining()
     if training.frames < config.clip_length + 1:
@@ -270,9 +286,14 @@ def train_feature_net(config: FeatureNetConfig | None = None, training: FeatureN
     started = time.perf_counter()
     torch.manual_seed(training.seed)
     rng = np.random.default_rng([training.seed, FEATURE_SEED_OFFSET])
+    from vid2vid.data.synthetic import SyntheticConfig
+
     size = (training.frames, config.height, config.width)
-    bank, directions = make_clip_bank(training.train_sequences, TRAIN_SPLIT, training.seed, *size)
-    held_bank, held_dirs = make_clip_bank(training.held_out_sequences, HELD_OUT_SPLIT, training.seed, *size)
+    scene = replace(scene or SyntheticConfig(), frames=training.frames, height=config.height,
+                    width=config.width)
+    bank, directions = make_clip_bank(training.train_sequences, TRAIN_SPLIT, training.seed, *size, scene)
+    held_bank, held_dirs = make_clip_bank(training.held_out_sequences, HELD_OUT_SPLIT, training.seed, *size,
+                                          scene)
     if log:
         log(f"generated {bank.shape[0]} training and {held_bank.shape[0]} held-out sequences of "
             f"{training.frames} frames at {config.height}x{config.width} "
@@ -301,7 +322,7 @@ def train_feature_net(config: FeatureNetConfig | None = None, training: FeatureN
     held_out = evaluate_feature_net(model, held_bank, held_dirs, training.held_out_clips, training.seed)
     report = {"losses": losses, "held_out": held_out, "held_out_before_training": before,
               "seconds": time.perf_counter() - started,
-              "config": asdict(config), "training": asdict(training)}
+              "config": asdict(config), "training": asdict(training), "scene": asdict(scene)}
     return model.eval(), report
 
 
@@ -320,6 +341,7 @@ def save_feature_net(model: SyntheticFeatureNet, path: str | Path, report: dict 
     if report is not None:
         payload["held_out"] = report.get("held_out", {})
         payload["training"] = report.get("training", {})
+        payload["scene"] = report.get("scene", {})
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)  # never leave a half-written file under the final name
@@ -347,6 +369,15 @@ def load_feature_net(path: str | Path) -> tuple[SyntheticFeatureNet, dict]:
                          f"unexpected keys {unexpected}")
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload
+
+
+def scene_mismatch(stored: dict | None, scene: SyntheticConfig) -> str | None:
+    """How the scenes a feature network was trained on (``stored``: the ``"scene"`` of its file)
+    differ from ``scene``, in words naming the ``data.synthetic_*`` key; ``None`` when they agree. A
+    file without the record was trained on :class:`SyntheticConfig`'s defaults."""
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    return scene.recorded_mismatch(stored or asdict(SyntheticConfig()))
 
 
 def _key_mismatch(expected: dict, found: dict) -> tuple[list[str], list[str]]:

@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     p.add_argument("--reference-precision", default=None, choices=["fp32", "bf16"],
                    help="with --reference-code: the reference's precision (default: --precision's; fp32 = "
                         "as it ships, without CPU mixed precision of its own)")
+    p.add_argument("--compile", action="store_true",
+                   help="with --reference-code: the project's networks through torch.compile (the "
+                        "compiling first step reported apart); the reference's run as they ship")
     p.add_argument("--repeats", type=int, default=10,
                    help="with --reference-code or --rewrites: timed steps of each")
     p.add_argument("--json", action="store_true",
@@ -235,7 +238,7 @@ def compare_with_reference(args) -> int:
     result = {"preset": cfg.preset, "overrides": list(args.overrides), "cpu": cpu_name(),
               "cpu_count": os.cpu_count(), "torch": torch.__version__,
               **run(cfg, args.reference_code, precision, args.repeats,
-                    reference_precision=args.reference_precision)}
+                    reference_precision=args.reference_precision, compile_project=args.compile)}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -247,6 +250,8 @@ def compare_with_reference(args) -> int:
               f"(min {result[f'{side}_min_ms']:.1f}), "
               f"{result['gflops_per_step'][side]:.2f} GFLOP, {result['fraction_of_conv_peak'][side]:.0%} of "
               f"the conv peak ({result['conv_peak_gflops'][side]:.0f} GFLOP/s)")
+    if result["compile"]:
+        print(f"  project compiled with torch.compile: first step {result['project_first_step_s']} s")
     print(f"  speedup {result['speedup']:.2f}x (median), {result['speedup_min']:.2f}x (min)")
     return 0
 

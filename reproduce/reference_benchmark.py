@@ -18,7 +18,8 @@ One training step, the same on both sides: G makes one frame from the stacked la
 frames, ``D_I`` scores it and the real frame (LSGAN terms on every scale's last output), and the
 generator's and the discriminator's losses are back-propagated. The two are timed interleaved in one
 process (``--repeats`` each, after warm-up steps), so that a machine's drift hits both alike; min
-and median are reported. Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
+and median are reported. ``--compile`` runs the project's networks through ``torch.compile`` (its
+compiling first step reported apart). Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
 of a measured convolution peak it achieves.
 """
 
@@ -184,10 +185,13 @@ def conv_peak(precision: str, repeats: int = 5) -> float:
 
 
 def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
-        reference_precision: str | None = None) -> dict:
+        reference_precision: str | None = None, compile_project: bool = False) -> dict:
     """The side-by-side measurement as one dict (milliseconds per training step and their ratio).
     ``reference_precision`` (default: ``precision``) lets the reference run as it ships, in fp32:
-    it has no CPU mixed precision of its own."""
+    it has no CPU mixed precision of its own. ``compile_project``: the project's two networks run
+    through ``torch.compile`` (as ``train.compile`` does; the reference's as they ship), and the
+    first, compiling step's seconds are reported apart (``project_first_step_s``); FLOPs are
+    counted on the uncompiled networks (the same maths)."""
     reference_precision = reference_precision or precision
     reference = load_reference_networks(reference_root)
     cfg = cfg.override(REFERENCE_OVERRIDES)
@@ -195,11 +199,7 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
         nets = build_pair(cfg, reference)
         x = make_inputs(cfg, batch)
 
-        def step(kind: str) -> Callable[[], None]:
-            G, D = nets[f"{kind}G"], nets[f"{kind}D_I"]
-            body = project_step if kind == "" else reference_step
-            mode = precision if kind == "" else reference_precision
-
+        def step(G, D, body, mode: str) -> Callable[[], None]:
             def call() -> None:
                 with autocast(mode):
                     body(G, D, x)
@@ -207,9 +207,17 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
                 D.zero_grad(set_to_none=True)
             return call
 
-        steps = {"project": step(""), "reference": step("reference_")}
-        times = time_interleaved(steps, repeats)
+        steps = {"project": step(nets["G"], nets["D_I"], project_step, precision),
+                 "reference": step(nets["reference_G"], nets["reference_D_I"], reference_step,
+                                   reference_precision)}
         flops = {name: step_flops(fn) for name, fn in steps.items()}
+        first_step_s = None
+        if compile_project:
+            steps["project"] = step(torch.compile(nets["G"]), torch.compile(nets["D_I"]), project_step, precision)
+            t0 = time.perf_counter()
+            steps["project"]()
+            first_step_s = time.perf_counter() - t0
+        times = time_interleaved(steps, repeats)
     peak = {"project": conv_peak(precision), "reference": conv_peak(reference_precision)}
     ms = {name: {"min": 1000 * min(t), "median": 1000 * statistics.median(t)} for name, t in times.items()}
     return {
@@ -219,6 +227,7 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
         "project_min_ms": round(ms["project"]["min"], 2),
         "reference_min_ms": round(ms["reference"]["min"], 2),
         "precision": precision, "reference_precision": reference_precision, "repeats": repeats,
+        "compile": compile_project, "project_first_step_s": first_step_s and round(first_step_s, 1),
         "batch": batch, "frame_size": list(cfg.data.frame_size),
         "parameters": nets["counts"], "gflops_per_step": {k: round(v / 1e9, 3) for k, v in flops.items()},
         "conv_peak_gflops": {k: round(v / 1e9, 2) for k, v in peak.items()},

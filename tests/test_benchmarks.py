@@ -74,7 +74,7 @@ def _checkout(tmp_path: Path, extra: bool = False) -> Path:
 
 
 @pytest.mark.slow
-def test_reference_side_by_side_prints_json_with_the_speedup(tmp_path, capsys):
+def test_reference_side_by_side_prints_json_with_the_speedup(tmp_path, capsys, monkeypatch):
     original_cuda = torch.Tensor.cuda
     code = _checkout(tmp_path / "ref")
     assert benchmark.main(["--reference-code", str(code), "--preset", "cityscapes-512", "--repeats", "2",
@@ -92,6 +92,22 @@ def test_reference_side_by_side_prints_json_with_the_speedup(tmp_path, capsys):
     assert benchmark.main(["--reference-code", str(code), "--preset", "cityscapes-512", "--repeats", "1",
                            *SMALL]) == 0
     assert "speedup" in capsys.readouterr().out
+    assert result["compile"] is False and result["project_first_step_s"] is None
+    # --compile: the project's networks through torch.compile, its compiling first step reported apart
+    # (TorchDynamo traces them; its graphs run eagerly here: inductor would spend minutes on C++ code)
+    compiled, plain_compile = [], torch.compile
+
+    def eager_compile(model, **kwargs):
+        compiled.append(type(model).__name__)
+        return plain_compile(model, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    assert benchmark.main(["--reference-code", str(code), "--preset", "cityscapes-512", "--repeats", "1",
+                           "--compile", "--json", *SMALL]) == 0
+    with_compile = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert with_compile["compile"] is True and with_compile["project_first_step_s"] > 0
+    assert with_compile["gflops_per_step"] == result["gflops_per_step"]  # counted on the same maths
+    assert compiled == ["Generator", "ImageDiscriminator"]  # the project's; the reference's as shipped
 
 
 def test_reference_benchmark_refuses_what_it_cannot_compare(tmp_path):

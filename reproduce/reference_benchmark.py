@@ -18,8 +18,8 @@ One training step, the same on both sides: G makes one frame from the stacked la
 frames, ``D_I`` scores it and the real frame (LSGAN terms on every scale's last output), and the
 generator's and the discriminator's losses are back-propagated. The two are timed interleaved in one
 process (``--repeats`` each, after warm-up steps), so that a machine's drift hits both alike; min
-and median are reported. ``--compile`` runs the project's networks through ``torch.compile`` (its
-compiling first step reported apart). Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
+and median are reported. ``--compile`` runs the project's networks through ``torch.compile``
+(its compiling first step reported apart). Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
 of a measured convolution peak it achieves.
 """
 
@@ -213,7 +213,8 @@ def run(cfg, reference_root: str, precision: str, repeats: int, batch: int = 1,
         flops = {name: step_flops(fn) for name, fn in steps.items()}
         first_step_s = None
         if compile_project:
-            steps["project"] = step(torch.compile(nets["G"]), torch.compile(nets["D_I"]), project_step, precision)
+            G, D_I = torch.compile(nets["G"]), torch.compile(nets["D_I"])
+            steps["project"] = step(G, D_I, project_step, precision)
             t0 = time.perf_counter()
             steps["project"]()
             first_step_s = time.perf_counter() - t0

@@ -19,8 +19,8 @@ frames, ``D_I`` scores it and the real frame (LSGAN terms on every scale's last 
 generator's and the discriminator's losses are back-propagated. The two are timed interleaved in one
 process (``--repeats`` each, after warm-up steps), so that a machine's drift hits both alike; min
 and median are reported. ``--compile`` runs the project's networks through ``torch.compile``
-(its compiling first step reported apart). Also: the FLOPs of a step (``torch.utils.flop_counter``) and the fraction
-of a measured convolution peak it achieves.
+(its compiling first step reported apart). Also: the FLOPs of a step (``torch.utils.flop_counter``)
+and the fraction of a measured convolution peak it achieves.
 """
 
 from __future__ import annotations

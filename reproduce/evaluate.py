@@ -587,26 +587,21 @@ def check_feature_scenes(video_features, cfg, weights: str) -> None:
                          "(--scene benchmark: Tables 1-2; --scene preset: the pretrained models' data)")
 
 
-def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = BENCHMARK_EVAL_ROOT,
-                 eval_sequences: int = 16, feature_net: str = "reproduce/results/synthetic/feature_net.pt",
-                 command: str | None = None, preference_db: str | Path | None = None,
-                 n_boot: int = 10000) -> dict:
-    """Generate every test video with every model and seed, measure them, decide the claims, write
-    ``results.json``, ``settings.json``, ``tables.md`` and the preference clips to ``out``."""
-    from vid2vid.machine import describe_machine
+def evaluation_setup(overrides: list[str], eval_root: str, eval_sequences: int, feature_net: str,
+                     cache: Path) -> argparse.Namespace:
+    """What every evaluation on the benchmark needs, made once: ``cfg`` (:func:`benchmark_config`), the
+    evaluation split ``root`` (made if missing) and its ``videos``, the feature networks
+    (``feature_net``: a file, or "none" for an untrained one, smoke tests only; checked against the
+    scenes), the real videos' features ``real`` (cached in ``cache``) and their warping errors
+    ``real_we`` (``{"warping_error": [...]}``)."""
     from vid2vid.metrics.features import StaticClipImageFeatures, get_feature_extractor
     from vid2vid.metrics.temporal import warping_error
-    from vid2vid.video import to_uint8
 
-    t0 = time.time()
-    out.mkdir(parents=True, exist_ok=True)
     cfg = benchmark_config(overrides)
     root = Path(eval_root)
     if cfg.data.synthetic_sequences > 0:
         ensure_eval_data(cfg, root, eval_sequences)
     videos = load_test_videos(cfg, root)
-    generators = find_seeds(runs)
-    # "none": an untrained network, for smoke tests of the pipeline only (its FIDs mean nothing)
     weights = None if feature_net == "none" else feature_net
     with torch.random.fork_rng():
         torch.manual_seed(0)  # an untrained network draws the same weights every run (the cache's key)
@@ -614,9 +609,29 @@ def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = B
     if weights is not None and cfg.data.synthetic_sequences > 0:
         check_feature_scenes(video_features, cfg, weights)
     frame_features = StaticClipImageFeatures(video_features)
-    real = real_reference(videos, video_features, frame_features, out / "real_features.npz",
+    real = real_reference(videos, video_features, frame_features, cache,
                           real_cache_key(root, videos, video_features, weights))
     real_we = {"warping_error": [warping_error(v["real"], v["flow"][1:], v["occlusion"][1:]) for v in videos]}
+    return argparse.Namespace(cfg=cfg, root=root, videos=videos, video_features=video_features,
+                              frame_features=frame_features, real=real, real_we=real_we)
+
+
+def evaluate_all(runs: Path, out: Path, overrides: list[str], eval_root: str = BENCHMARK_EVAL_ROOT,
+                 eval_sequences: int = 16, feature_net: str = "reproduce/results/synthetic/feature_net.pt",
+                 command: str | None = None, preference_db: str | Path | None = None,
+                 n_boot: int = 10000) -> dict:
+    """Generate every test video with every model and seed, measure them, decide the claims, write
+    ``results.json``, ``settings.json``, ``tables.md`` and the preference clips to ``out``."""
+    from vid2vid.machine import describe_machine
+    from vid2vid.video import to_uint8
+
+    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    generators = find_seeds(runs)
+    bench = evaluation_setup(overrides, eval_root, eval_sequences, feature_net, out / "real_features.npz")
+    cfg, root, videos = bench.cfg, bench.root, bench.videos
+    video_features, frame_features, real, real_we = (bench.video_features, bench.frame_features, bench.real,
+                                                     bench.real_we)
     real_run = measure_run([v["real"] for v in videos], videos, real, real_we, video_features, frame_features)
     results: dict = {"real video": {**real_run["aggregate"], "per_video": real_run["per_video"]}}
     per_video: dict[str, dict[int, dict]] = {}

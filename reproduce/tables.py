@@ -5,7 +5,7 @@
     python reproduce/tables.py --stage train --jobs 2
     python reproduce/tables.py --stage evaluate
     python reproduce/tables.py --stage tables --preference-db study.sqlite   # after a preference study
-    python reproduce/tables.py --smoke --runs /tmp/t/runs --results /tmp/t/results --eval-root /tmp/t/eval
+    python reproduce/tables.py --smoke --runs /tmp/t/runs --results /tmp/t/results
 
 Models (``reproduce/configs/tables/*.yaml``): vid2vid, pix2pixHD (per-frame), flow-guided smoothing
 (COVST-like: pix2pixHD's output smoothed along estimated flow, no training of its own; not Chen et
@@ -95,7 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", default="runs/tables", help="where the models are trained / found")
     p.add_argument("--results", default="reproduce/results/synthetic", help="where tables are written")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at a time")
-    p.add_argument("--eval-root", default=BENCHMARK_EVAL_ROOT, help="evaluation videos (made if missing)")
+    p.add_argument("--eval-root", default=None,
+                   help=f"evaluation videos (made if missing; default {BENCHMARK_EVAL_ROOT}, with --smoke "
+                        "<runs>/eval)")
     p.add_argument("--eval-sequences", type=int, default=16, help="test sequences of the evaluation split")
     p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net.pt",
                    help="synthetic-domain feature network; 'none' = untrained (smoke tests only)")
@@ -109,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.seeds, args.per_frame_seeds = 2, 2
         args.eval_sequences, args.feature_net = SMOKE_EVAL_SEQUENCES, "none"
         args.overrides = [f"data.root={Path(args.runs) / 'data'}", *SMOKE_OVERRIDES, *args.overrides]
+    if args.eval_root is None:  # a smoke run's toy videos never land in the benchmark's folder
+        args.eval_root = str(Path(args.runs) / "eval") if args.smoke else BENCHMARK_EVAL_ROOT
     if args.per_frame_seeds is None:
         args.per_frame_seeds = args.seeds
     if min(args.seeds, args.per_frame_seeds) < 2:

@@ -301,5 +301,68 @@ def test_tables_refuses_one_seed_and_a_train_seed_override():
         parse_args(["train.seed=3"])
     args = parse_args(["--smoke", "--runs", "r"])
     assert (args.seeds, args.per_frame_seeds, args.eval_sequences, args.feature_net) == (2, 2, 3, "none")
-    assert args.overrides[0] == "data.root=r/data"
+    assert args.overrides[0] == "data.root=r/data" and args.eval_root == "r/eval"
+    assert parse_args([]).eval_root == "data/synthetic_tables_eval"
     assert parse_args([]).per_frame_seeds == 3
+
+
+# ------------------------------------------------------------------------------- variant.py
+
+
+def _per_video(shift: float, seeds=(0, 1, 2), videos: int = 6) -> dict:
+    """Per seed, every compared metric over ``videos`` videos: a seeded spread plus ``shift``."""
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from variant import METRICS
+
+    rng = np.random.default_rng(1)
+    return {s: {m: (1 + rng.normal(0, 0.01, videos) + shift).tolist() for m in METRICS} for s in seeds}
+
+
+def test_variant_comparison_says_lower_higher_or_no_difference_per_metric():
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from variant import METRICS, compare
+
+    base = _per_video(0.0)
+    for shift, outcome in ((-0.2, "lower"), (0.2, "higher"), (0.0, "no difference detected")):
+        rows = compare({"base": base, "variant": _per_video(shift) if shift else base}, n_boot=500)
+        assert [r["metric"] for r in rows] == list(METRICS)
+        assert {r["outcome"] for r in rows} == {outcome}, (shift, rows[0])
+        if shift:
+            assert all(r["mean"] == pytest.approx(shift, abs=0.02) and r["n_seeds"] == 3 for r in rows)
+
+
+def test_variant_refuses_a_seed_override_a_bad_name_and_one_seed():
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from variant import parse_args
+
+    for argv in (["--name", "x", "train.seed=1"], ["--name", "a/b", "model.norm_D=none"],
+                 ["--name", "x", "--seeds", "1", "model.norm_D=none"], ["--name", "x"]):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+    args = parse_args(["--smoke", "--name", "x", "--runs", "r", "model.norm_D=none"])
+    assert args.eval_root == "r/eval" and args.common[0] == "data.root=r/data" and args.seeds == 2
+
+
+@pytest.mark.slow
+def test_variant_smoke_trains_both_sides_and_reports_every_metric(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "reproduce/variant.py", "--smoke", "--name", "no-norm", "--runs",
+         str(tmp_path / "runs"), "--results", str(tmp_path / "results"), "--n-boot", "500",
+         "model.norm_D=none"],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    from vid2vid.models.io import load_generator
+
+    runs = tmp_path / "runs"
+    for path, norm in ((runs / "vid2vid", "instance"), (runs / "variants" / "no-norm", "none")):
+        for seed in (0, 1):
+            cfg, _, _ = load_generator(path / f"seed{seed}" / "generator.pt")
+            assert cfg.model.norm_D == norm and cfg.train.seed == seed, (path, seed)
+    report = json.loads((tmp_path / "results" / "no-norm.json").read_text())
+    assert report["overrides"] == ["model.norm_D=none"] and report["base"] == "vid2vid"
+    outcomes = {r["metric"]: r["outcome"] for r in report["comparison"]}
+    assert set(outcomes.values()) <= {"lower", "higher", "no difference detected", "not measured"}
+    assert outcomes["static_flicker"] == "not measured"  # 3 toy test videos, none with a still camera
+    assert len(report["results"]["variant"]["seeds"]) == 2
+    text = (tmp_path / "results" / "no-norm.md").read_text()
+    assert "Variant `no-norm` against `vid2vid`" in text and "pan direction accuracy" in text

@@ -1,0 +1,191 @@
+"""A variant of a Tables model against the model itself, over the benchmark's seeds and test videos.
+
+    python reproduce/variant.py --name norm-D-none model.norm_D=none      # D_V and D_I without a norm
+    python reproduce/variant.py --name lr-half --base no-video-D train.lr=0.0001 --seeds 3 --jobs 2
+    python reproduce/variant.py --smoke --name x model.norm_D=none --runs /tmp/v/runs --results /tmp/v/results
+
+A change to a model is only worth keeping if it measurably helps, and one training run decides
+nothing. This trains ``<runs>/variants/<name>/seed<k>`` (``reproduce/train.py --config
+reproduce/configs/tables/<base>.yaml``, the benchmark's data settings, the overrides and
+``train.seed=k`` for ``k < --seeds``; resumable, as ``tables.py``), and ``<runs>/<base>/seed<k>``
+as well where ``tables.py`` has not trained it yet. Both are then measured on the benchmark's
+evaluation split with the Tables' metrics (``reproduce/evaluate.py``: per-video L1, warping errors,
+flicker on static pixels, sharpness, pan direction accuracy, the video FID's per-video jackknife
+pseudo-values), and for each metric the hierarchical bootstrap over seeds, then videos, gives the
+95 % interval of the paired difference variant minus base: "lower" or "higher" when it excludes 0,
+"no difference detected" when it contains it (with the minimum detectable effect; "not measured" where
+no seed has a finite pair, e.g. flicker without still-camera videos). No direction is
+claimed in advance: this compares, it does not test a claim. Written to ``<results>/<name>.json``
+(every seed's per-video numbers) and ``<name>.md`` (``--results``, default
+``reproduce/results/synthetic/variants``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from evaluate import (
+    BENCHMARK_DATA,
+    BENCHMARK_EVAL_ROOT,
+    CLAIM_METRICS,
+    CONFIGS,
+    TRAINED,
+    _fmt,
+    evaluation_setup,
+    generate,
+    measure_run,
+    run_dir,
+    summarise,
+)
+from tables import SMOKE_EVAL_SEQUENCES, SMOKE_OVERRIDES, ensure_training_data
+
+# the metrics compared: the claims' per-video ones and the motion check
+METRICS = {**CLAIM_METRICS, "direction_accuracy": "pan direction accuracy"}
+OUTCOMES = {"reproduced": "lower", "not reproduced": "higher", "inconclusive": "no difference detected"}
+
+
+def train_variant(runs: Path, name: str, base: str, seeds: int, jobs: int, overrides: list[str],
+                  variant_overrides: list[str]) -> dict[str, float]:
+    """Train the variant's seeds and the base model's missing ones (``jobs`` at a time)."""
+    from parallel import train_parallel
+
+    ensure_training_data(overrides)
+    config = ["--config", str(CONFIGS / f"{base}.yaml"), *BENCHMARK_DATA, *overrides]
+    todo = {}
+    for seed in range(seeds):
+        todo[str(run_dir(Path(), base, seed))] = [*config, f"train.seed={seed}"]
+        todo[str(run_dir(Path("variants"), name, seed))] = [*config, *variant_overrides, f"train.seed={seed}"]
+    return train_parallel(todo, runs, jobs)
+
+
+def compare(per_video: dict[str, dict[int, dict]], n_boot: int) -> list[dict]:
+    """For every metric of :data:`METRICS`: the interval of variant minus base and its outcome."""
+    from vid2vid.metrics.claims import Claim, decide_claim
+
+    rows = []
+    for metric, label in METRICS.items():
+        claim = Claim(f"variant vs base: {label}", "variant", "base", metric, "lower", "-")
+        result = decide_claim(claim, per_video, n_boot=n_boot)
+        outcome = "not measured" if result["lo"] is None else OUTCOMES[result["verdict"]]
+        rows.append({"metric": metric, "label": label, "outcome": outcome,
+                     **{k: result[k] for k in ("mean", "lo", "hi", "mde", "n_seeds", "n_videos",
+                                               "dropped_videos")}})
+    return rows
+
+
+def write_report(report: dict, out: Path) -> str:
+    """``<out>/<name>.json`` and the Markdown summary ``<out>/<name>.md``; returns the Markdown."""
+    name, base = report["name"], report["base"]
+    lines = [f"# Variant `{name}` against `{base}`", "",
+             f"Command: `{report['command']}`. Variant overrides: `{' '.join(report['overrides']) or '-'}`. "
+             f"Seeds: {report['seeds']}. Test videos: {report['test_videos']} "
+             f"(`{report['eval_root']}`). Machine: {report['machine']}. Evaluation took "
+             f"{report['evaluation_minutes']:.1f} min.", "",
+             "Variant minus base on the same test videos: mean and 95% hierarchical bootstrap interval "
+             f"({report['n_boot']} replicates: seeds, then videos within seeds); MDE: the smallest "
+             "difference these seeds and videos detect with 80% power. Means over the seeds ± their "
+             "standard deviation beside it.", "",
+             f"| metric | {base} | {name} | {name} - {base}: mean [95% interval] | MDE | outcome |",
+             "|---|---|---|---|---|---|"]
+    for row in report["comparison"]:
+        key = row["metric"].removesuffix("_pseudo")
+        cells = []
+        for model in ("base", "variant"):
+            r = report["results"][model]
+            sd = r["sd"].get(key, float("nan"))
+            cells.append(f"{_fmt(r.get(key))} ± {_fmt(sd, 2)}" if key in r else "-")
+        interval = ("-" if row["lo"] is None else
+                    f"{_fmt(row['mean'], 3)} [{_fmt(row['lo'], 3)}, {_fmt(row['hi'], 3)}]")
+        lines.append(f"| {row['label']} | {cells[0]} | {cells[1]} | {interval} | {_fmt(row['mde'], 3)} | "
+                     f"**{row['outcome']}** |")
+    text = "\n".join(lines) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    (out / f"{name}.md").write_text(text)
+    return text
+
+
+def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, overrides: list[str],
+                     variant_overrides: list[str], eval_root: str, eval_sequences: int, feature_net: str,
+                     n_boot: int, command: str) -> dict:
+    from vid2vid.machine import describe_machine
+
+    t0 = time.time()
+    paths = {"base": {k: run_dir(runs, base, k) / "generator.pt" for k in range(seeds)},
+             "variant": {k: run_dir(runs / "variants", name, k) / "generator.pt" for k in range(seeds)}}
+    missing = [str(p) for side in paths.values() for p in side.values() if not p.is_file()]
+    if missing:
+        raise SystemExit(f"not trained yet: {', '.join(missing)}; run without --stage evaluate to train them")
+    bench = evaluation_setup(overrides, eval_root, eval_sequences, feature_net, out / "real_features.npz")
+    results, per_video = {}, {}
+    for side, generators in paths.items():
+        runs_of = {}
+        for seed, generator in generators.items():
+            print(f"evaluating {side} ({base if side == 'base' else name}), seed {seed}", flush=True)
+            fakes = generate(base, generator, bench.videos)
+            runs_of[seed] = measure_run(fakes, bench.videos, bench.real, bench.real_we, bench.video_features,
+                                        bench.frame_features)
+        results[side] = summarise(runs_of)
+        per_video[side] = {s: r["per_video"] for s, r in runs_of.items()}
+    report = {"name": name, "base": base, "overrides": variant_overrides, "common_overrides": overrides,
+              "seeds": seeds, "command": command, "eval_root": str(bench.root),
+              "test_videos": len(bench.videos), "n_boot": n_boot,
+              "machine": ", ".join(f"{k} {v}" for k, v in describe_machine().items()),
+              "comparison": compare(per_video, n_boot), "results": results,
+              "evaluation_minutes": (time.time() - t0) / 60}
+    print(write_report(report, out))
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True, help="the variant's name (its runs and report are named by it)")
+    p.add_argument("--base", default="vid2vid", choices=TRAINED, help="the Tables model it varies")
+    p.add_argument("--stage", choices=["all", "train", "evaluate"], default="all")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds of each side (at least 2)")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at a time")
+    p.add_argument("--runs", default="runs/tables", help="the Tables' runs (the variant's go to variants/)")
+    p.add_argument("--results", default="reproduce/results/synthetic/variants", help="where reports go")
+    p.add_argument("--eval-root", default=None,
+                   help=f"evaluation videos (made if missing; default {BENCHMARK_EVAL_ROOT}, with --smoke "
+                        "<runs>/eval)")
+    p.add_argument("--eval-sequences", type=int, default=16)
+    p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net.pt",
+                   help="synthetic-domain feature network; 'none' = untrained (smoke tests only)")
+    p.add_argument("--n-boot", type=int, default=10000)
+    p.add_argument("--smoke", action="store_true", help="toy scale, as tables.py --smoke")
+    p.add_argument("overrides", nargs="+", help="the variant's key=value overrides")
+    args = p.parse_args(argv)
+    if not args.name.replace("-", "").replace("_", "").isalnum():
+        p.error(f"--name {args.name!r}: letters, digits, '-' and '_' only (it names folders)")
+    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
+        p.error("train.seed is set per run by --seeds; leave it out of the overrides")
+    args.common = []
+    if args.smoke:
+        args.seeds, args.eval_sequences, args.feature_net = 2, SMOKE_EVAL_SEQUENCES, "none"
+        args.common = [f"data.root={Path(args.runs) / 'data'}", *SMOKE_OVERRIDES]
+    if args.eval_root is None:
+        args.eval_root = str(Path(args.runs) / "eval") if args.smoke else BENCHMARK_EVAL_ROOT
+    if args.seeds < 2:
+        p.error(f"--seeds {args.seeds}: at least 2 (the comparison is decided over seeds)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs = Path(args.runs)
+    if args.stage in ("all", "train"):
+        train_variant(runs, args.name, args.base, args.seeds, args.jobs, args.common, args.overrides)
+    if args.stage in ("all", "evaluate"):
+        evaluate_variant(runs, Path(args.results), args.name, args.base, args.seeds, args.common,
+                         args.overrides, args.eval_root, args.eval_sequences, args.feature_net, args.n_boot,
+                         command="python " + " ".join(["reproduce/variant.py", *(argv or sys.argv[1:])]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

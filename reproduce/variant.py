@@ -33,6 +33,7 @@ from evaluate import (
     BENCHMARK_EVAL_ROOT,
     CLAIM_METRICS,
     CONFIGS,
+    MOTION_CHECK,
     TRAINED,
     _fmt,
     evaluation_setup,
@@ -44,7 +45,7 @@ from evaluate import (
 from tables import SMOKE_EVAL_SEQUENCES, SMOKE_OVERRIDES, ensure_training_data
 
 # the metrics compared: the claims' per-video ones and the motion check
-METRICS = {**CLAIM_METRICS, "direction_accuracy": "pan direction accuracy"}
+METRICS = {**CLAIM_METRICS, **MOTION_CHECK}
 OUTCOMES = {"reproduced": "lower", "not reproduced": "higher", "inconclusive": "no difference detected"}
 
 

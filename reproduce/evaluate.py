@@ -14,8 +14,9 @@ settings is refused). Metrics (``vid2vid.metrics``), every one printed with its 
   (inside the ground-truth foreground mask), the **warping error** ``|x~_t - warp(x~_{t-1}, w_t)|``
   with the real video's ground-truth flow on pixels visible in both frames, its **excess** over the
   real video's, the **low-frequency warping error** (colour and brightness flicker along the motion),
-  the **flicker on static pixels** (still-camera sequences; NaN where no pixel is static) and the
-  **sharpness ratio** (gradient energy over the real video's);
+  the **flicker on static pixels** (still-camera sequences; NaN where no pixel is static), the
+  **sharpness ratio** (gradient energy over the real video's) and the **streak ratio** (detail lost
+  across x relative to across y, over the real video's: horizontal smearing along the pan);
 - per model and seed: **video FID and KID** on the synthetic-domain 3D CNN
   (``reproduce/train_feature_net.py``: clips of 8 frames at 64 x 128, every second start) and
   **per-frame FID and KID** on the same network's features of still frames, each also with the
@@ -85,7 +86,8 @@ KID_SUBSETS = 10
 PER_VIDEO = {"l1": "L1", "psnr": "PSNR (dB)", "fg_error": "foreground L1", "warping_error": "warping error",
              "excess_warping_error": "excess warping error",
              "lf_warping_error": "low-frequency warping error",
-             "static_flicker": "flicker on static pixels", "sharpness_ratio": "sharpness ratio"}
+             "static_flicker": "flicker on static pixels", "sharpness_ratio": "sharpness ratio",
+             "streak_ratio": "streak ratio"}
 SET_LEVEL = {"video_fid": "video FID", "video_fid_no_pan": "video FID, pan projected out",
              "video_kid": "video KID", "video_kid_no_pan": "video KID, pan projected out",
              "frame_fid": "per-frame FID", "frame_fid_no_pan": "per-frame FID, pan projected out",
@@ -168,7 +170,7 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
     """The :data:`PER_VIDEO` metrics of one generated video against its real one (``video``, from
     :func:`load_test_videos`); ``real_warping_error``: the real video's, for the excess."""
     from vid2vid.metrics.temporal import flicker, foreground_error, l1_error, psnr, warping_error
-    from vid2vid.metrics.validity import excess, low_frequency_warping_error, sharpness_ratio
+    from vid2vid.metrics.validity import excess, low_frequency_warping_error, sharpness_ratio, streak_ratio
 
     flow, occluded = video["flow"][1:], video["occlusion"][1:]
     we = warping_error(fake, flow, occluded)
@@ -177,7 +179,8 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
             "excess_warping_error": excess(we, real_warping_error),
             "lf_warping_error": low_frequency_warping_error(fake, flow, ~occluded),
             "static_flicker": flicker(fake, flows=flow, occlusion=occluded),
-            "sharpness_ratio": sharpness_ratio(fake, video["real"])}
+            "sharpness_ratio": sharpness_ratio(fake, video["real"]),
+            "streak_ratio": streak_ratio(fake, video["real"])}
 
 
 def video_pans(videos: list[dict]) -> np.ndarray:
@@ -394,7 +397,7 @@ def _cell(r: dict, key: str) -> str:
 
 TABLE_COLUMNS = ["video_fid", "video_fid_no_pan", "video_kid", "frame_fid", "direction_accuracy",
                  "warping_error", "excess_warping_error", "lf_warping_error", "static_flicker",
-                 "sharpness_ratio", "l1", "psnr", "fg_error"]
+                 "sharpness_ratio", "streak_ratio", "l1", "psnr", "fg_error"]
 COLUMN_NAMES = {**SET_LEVEL, **MOTION_CHECK, **PER_VIDEO}
 
 
@@ -487,11 +490,12 @@ def write_tables(results: dict, settings: dict, out: Path, preference_db: str | 
         f"{_fmt(real['warping_error'])}, from the illumination drift and resampling); excess: minus the "
         "real video's; low-frequency: the signed residual averaged over 8x8 tiles first; flicker: mean "
         "|x_t - x_{t-1}| on static pixels (still-camera sequences only); sharpness ratio: gradient energy "
-        "over the real video's. Lower is better except PSNR (and sharpness, best at 1). These are "
-        "domain-specific numbers: they rank the methods on this benchmark and cannot be compared with the "
-        "paper's Cityscapes numbers, which are shown beside them for the ranking only. Flow-guided "
-        "smoothing (COVST-like) is pix2pixHD's output smoothed along estimated flow "
-        "(`vid2vid.baselines.stabilize`), not Chen et al. 2017's network.",
+        "over the real video's; streak ratio: the vertical over the horizontal gradient energy, over the "
+        "real video's (above 1: smeared along x, the camera pan's direction). Lower is better except PSNR "
+        "(sharpness and streaks: best at 1). These are domain-specific numbers: they rank the methods on "
+        "this benchmark and cannot be compared with the paper's Cityscapes numbers, which are shown beside "
+        "them for the ranking only. Flow-guided smoothing (COVST-like) is pix2pixHD's output smoothed "
+        "along estimated flow (`vid2vid.baselines.stabilize`), not Chen et al. 2017's network.",
         "",
         "## Claims",
         "",

@@ -211,6 +211,23 @@ def test_gradient_energy_of_a_ramp():
     assert gradient_energy(ramp) == pytest.approx(0.005)
 
 
+def test_streak_ratio_sees_smearing_along_x_and_along_y():
+    from vid2vid.metrics.validity import directional_energy, streak_ratio
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(4, 3, 16, 24, generator=g) * 2 - 1
+    along_x = (real + real.roll(1, -1) + real.roll(2, -1)) / 3  # a box blur across x only
+    assert streak_ratio(real, real) == pytest.approx(1.0)
+    assert streak_ratio(along_x, real) > 2
+    along_y = (real + real.roll(1, -2) + real.roll(2, -2)) / 3
+    assert streak_ratio(along_y, real) < 0.5
+    # the same picture turned by 90 degrees: the energies swap
+    ex, ey = directional_energy(along_x)
+    assert directional_energy(along_x.transpose(-1, -2)) == pytest.approx((ey, ex))
+    with pytest.raises(ValueError, match="flat frames"):
+        streak_ratio(real, torch.zeros_like(real))
+
+
 def test_sharpness_ratio_errors():
     real = _photo_frames()
     with pytest.raises(ValueError, match="one size"):

@@ -23,7 +23,8 @@ ARCHITECTURE = {"vid2vid": (True, True, True, True), "pix2pixHD": (False, False,
                 "no-fg-prior": (True, True, False, True), "no-video-D": (True, True, True, False),
                 "no-flow": (True, False, True, True)}
 PER_VIDEO = ["l1", "psnr", "fg_error", "warping_error", "excess_warping_error", "lf_warping_error",
-             "static_flicker", "sharpness_ratio", "video_fid_pseudo", "video_fid_no_pan_pseudo"]
+             "static_flicker", "sharpness_ratio", "streak_ratio", "video_fid_pseudo",
+             "video_fid_no_pan_pseudo"]
 SET_LEVEL = ["video_fid", "video_fid_no_pan", "video_kid", "video_kid_no_pan", "frame_fid",
              "frame_fid_no_pan", "frame_kid", "frame_kid_no_pan"]
 VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
@@ -309,7 +310,7 @@ def test_tables_refuses_one_seed_and_a_train_seed_override():
 # ------------------------------------------------------------------------------- variant.py
 
 
-def _per_video(shift: float, seeds=(0, 1, 2), videos: int = 6) -> dict:
+def _variant_videos(shift: float, seeds=(0, 1, 2), videos: int = 6) -> dict:
     """Per seed, every compared metric over ``videos`` videos: a seeded spread plus ``shift``."""
     sys.path.insert(0, str(REPO / "reproduce"))
     from variant import METRICS
@@ -322,9 +323,9 @@ def test_variant_comparison_says_lower_higher_or_no_difference_per_metric():
     sys.path.insert(0, str(REPO / "reproduce"))
     from variant import METRICS, compare
 
-    base = _per_video(0.0)
+    base = _variant_videos(0.0)
     for shift, outcome in ((-0.2, "lower"), (0.2, "higher"), (0.0, "no difference detected")):
-        rows = compare({"base": base, "variant": _per_video(shift) if shift else base}, n_boot=500)
+        rows = compare({"base": base, "variant": _variant_videos(shift) if shift else base}, n_boot=500)
         assert [r["metric"] for r in rows] == list(METRICS)
         assert {r["outcome"] for r in rows} == {outcome}, (shift, rows[0])
         if shift:

@@ -101,6 +101,9 @@ class ModelConfig:
     # encoders of their own ("separate"), or on their own label encoder alone ("labels": no previous frames)
     mask_detach: bool = False  # compose with m.detach(): only the mask loss trains M (not in the reference)
     upsample: Literal["resize", "transposed"] = "resize"  # decoders' 2x upsampling; "transposed" = reference
+    warp_mode: Literal["bilinear", "bicubic"] = "bilinear"  # how G resamples x~_{t-1} along w (reference:
+    # bilinear, which blurs a little at every fractional shift: along a camera pan the rollout's detail
+    # fades frame after frame; bicubic keeps more of it)
     feat_nc: int = 0  # multimodal: channels of the per-instance feature map E adds to each frame's labels;
     # 0 = no feature encoder (reference: 3 street scenes, 16 faces); `python -m vid2vid features` clusters it
     nef: int = 16  # width of the feature encoder E's first layer (reference 16)

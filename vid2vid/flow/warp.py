@@ -51,7 +51,8 @@ def warp(
     Args:
         image: ``[B, C, H, W]`` any range (frames in ``[-1, 1]``, masks in ``[0, 1]``, ...).
         flow: ``[B, 2, H, W]`` ``w_{t-1}`` in pixels, channel 0 = dx, channel 1 = dy.
-        mode: ``"bilinear"`` or ``"nearest"`` (``grid_sample`` modes).
+        mode: ``"bilinear"``, ``"bicubic"`` or ``"nearest"`` (``grid_sample`` modes; bicubic can
+            overshoot the input's range at edges).
         padding_mode: what samples outside frame t-1 read: ``"border"`` (nearest edge
             pixel, the default), ``"zeros"`` or ``"reflection"``.
 

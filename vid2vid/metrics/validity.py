@@ -25,20 +25,38 @@ import torch.nn.functional as F
 from vid2vid.flow import warp
 from vid2vid.metrics.temporal import _per_pair, _sequences
 
-__all__ = ["gradient_energy", "sharpness_ratio", "low_frequency_warping_error", "excess",
-           "temporal_win_is_valid"]
+__all__ = ["directional_energy", "gradient_energy", "sharpness_ratio", "streak_ratio",
+           "low_frequency_warping_error", "excess", "temporal_win_is_valid"]
+
+
+def directional_energy(frames: torch.Tensor, name: str = "frames") -> tuple[float, float]:
+    """``(across x, across y)``: the mean of ``(x[.., y, x+1] - x[.., y, x])^2`` and of
+    ``(x[.., y+1, x] - x[.., y, x])^2`` over frames ``[T, 3, H, W]`` / ``[B, T, 3, H, W]`` (each
+    averaged over its own pixels, channels and frames), in squared ``[-1, 1]`` units."""
+    x = _sequences(frames, name).double()
+    if x.shape[-1] < 2 or x.shape[-2] < 2:
+        raise ValueError(f"{name} must be at least 2x2 pixels for spatial differences; got {tuple(x.shape)}")
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+    return float(dx), float(dy)
 
 
 def gradient_energy(frames: torch.Tensor) -> float:
     """Mean squared finite difference of frames ``[T, 3, H, W]`` / ``[B, T, 3, H, W]``: the mean of
-    ``(x[.., y, x+1] - x[.., y, x])^2`` and ``(x[.., y+1, x] - x[.., y, x])^2`` (each averaged over its
-    own pixels, channels and frames), in squared ``[-1, 1]`` units."""
-    x = _sequences(frames).double()
-    if x.shape[-1] < 2 or x.shape[-2] < 2:
-        raise ValueError(f"frames must be at least 2x2 pixels for spatial differences; got {tuple(x.shape)}")
-    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
-    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
-    return float(0.5 * (dx + dy))
+    the two :func:`directional_energy` terms, in squared ``[-1, 1]`` units."""
+    return 0.5 * sum(directional_energy(frames))
+
+
+def streak_ratio(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """How much more of its detail ``fake`` has lost across x than across y, relative to ``real``:
+    ``(E_y / E_x)_fake / (E_y / E_x)_real`` with :func:`directional_energy`. 1: the real balance;
+    above 1: smeared along x (horizontal streaks, as recursive bilinear warping along a camera pan
+    leaves them); below 1: along y."""
+    fx, fy = directional_energy(fake, "fake")
+    rx, ry = directional_energy(real, "real")
+    if min(fx, rx, ry) == 0:
+        raise ValueError("flat frames (zero gradient energy across x or y): a streak ratio is undefined")
+    return (fy / fx) / (ry / rx)
 
 
 def sharpness_ratio(fake: torch.Tensor, real: torch.Tensor) -> float:

@@ -69,6 +69,7 @@ __all__ = ["Generator", "GeneratorOutput", "CoarseGenerator", "LocalEnhancer"]
 
 
 FLOW_BRANCHES = ("shared", "separate", "labels")  # model.flow_branch
+WARP_MODES = ("bilinear", "bicubic")  # model.warp_mode
 
 
 @dataclass
@@ -274,6 +275,8 @@ class Generator(nn.Module):
             labels of frame t when ``forward`` is not given one.
         flow_context, flow_detach, flow_branch, mask_detach: options of the flow branch that are
             not in the reference (``model.*`` in :class:`vid2vid.config.ModelConfig`).
+        warp_mode: how the previous frame is resampled along ``w``: ``"bilinear"`` (the reference)
+            or ``"bicubic"`` (less blur per fractional shift; the warped frame is clamped to [-1, 1]).
         feat_nc, nef, n_downsample_E: the instance-wise feature encoder E (multimodal synthesis):
             channels of the feature map added to every frame's labels (0 = no E), E's width and
             downsamplings (reference: 3 street / 16 face, 16, 4).
@@ -302,6 +305,7 @@ class Generator(nn.Module):
         flow_detach: bool = False,
         flow_branch: str = "shared",
         mask_detach: bool = False,
+        warp_mode: str = "bilinear",
         feat_nc: int = 0,
         nef: int = 16,
         n_downsample_E: int = 4,
@@ -313,6 +317,8 @@ class Generator(nn.Module):
             raise ValueError(f"need n_prev >= 0 and n_scales >= 1, got n_prev={n_prev}, n_scales={n_scales}")
         if flow_branch not in FLOW_BRANCHES:
             raise ValueError(f"flow_branch must be one of {FLOW_BRANCHES}, got {flow_branch!r}")
+        if warp_mode not in WARP_MODES:
+            raise ValueError(f"warp_mode must be one of {WARP_MODES}, got {warp_mode!r}")
         if feat_nc < 0:
             raise ValueError(f"feat_nc must be >= 0 (0 = no feature encoder), got {feat_nc}")
         if n_prev == 0 and use_flow:
@@ -333,6 +339,7 @@ class Generator(nn.Module):
         # flow_detach and flow_branch "separate" the whole W/M branch is then a supervised flow and
         # occlusion estimator that the GAN, feature-matching and VGG terms cannot reach
         self.mask_detach, self.flow_branch = mask_detach, flow_branch
+        self.warp_mode = warp_mode  # model.warp_mode: grid_sample's interpolation of the previous frame
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
             use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context, flow_branch,
@@ -367,7 +374,8 @@ class Generator(nn.Module):
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
             flow_context=m.flow_context, flow_detach=m.flow_detach, flow_branch=m.flow_branch,
-            mask_detach=m.mask_detach, feat_nc=m.feat_nc, nef=m.nef, n_downsample_E=m.n_downsample_E,
+            mask_detach=m.mask_detach, warp_mode=m.warp_mode, feat_nc=m.feat_nc, nef=m.nef,
+            n_downsample_E=m.n_downsample_E,
         )
 
     def add_scale(self) -> Generator:
@@ -532,7 +540,9 @@ class Generator(nn.Module):
         h_B, w, m, h_F = self.scales[-1].heads(feats)
         h_F_used = h_F if self.use_fg_prior else None
         if w is not None and not first:
-            warped = warp(prev[:, -1], w.detach() if self.flow_detach else w)
+            warped = warp(prev[:, -1], w.detach() if self.flow_detach else w, mode=self.warp_mode)
+            if self.warp_mode == "bicubic":  # cubic interpolation overshoots at edges
+                warped = warped.clamp(-1, 1)
         else:
             warped = None
         m_used = m.detach() if (m is not None and self.mask_detach) else m

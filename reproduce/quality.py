@@ -392,6 +392,49 @@ def flow_floor_table(checkpoint: Path, sequences: int, root: Path | None = None)
     return "\n".join(lines), r
 
 
+STREAK_FRAMES = (0, 1, 2, 5, 10, 20)  # frames --streaks reports, and the last one
+
+
+def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, warp_mode: str | None = None
+                 ) -> tuple[str, dict]:
+    """How ``checkpoint``'s frames lose their detail across x along the rollout: per frame index, the
+    streak ratio (:func:`vid2vid.metrics.validity.streak_ratio`, the vertical over the horizontal
+    gradient energy, over the real frame's) of the fresh test videos, and the real frames' own
+    vertical-to-horizontal ratio. ``warp_mode`` replaces the generator's ``model.warp_mode`` for
+    this rollout (the network is unchanged: how resampling alone shapes the streaks)."""
+    import torch
+
+    from vid2vid.metrics.validity import directional_energy
+    from vid2vid.models.io import load_generator
+    from vid2vid.quality import load_test_videos, rollout
+
+    cfg, G, step = load_generator(checkpoint)
+    G.eval()
+    if warp_mode is not None:
+        G.warp_mode = warp_mode
+    videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, root))
+    T = min(v["label"].shape[0] for v in videos)
+    frames = sorted({t for t in STREAK_FRAMES if t < T} | {T - 1})
+    fake_e, real_e = {t: [0.0, 0.0] for t in frames}, {t: [0.0, 0.0] for t in frames}
+    for v in videos:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            x = rollout(G, cfg, v)["x"]
+        for t in frames:
+            for acc, clip in ((fake_e, x[t:t + 1]), (real_e, v["image"][t:t + 1])):
+                ex, ey = directional_energy(clip)
+                acc[t][0] += ex
+                acc[t][1] += ey
+    real_ratio = {t: real_e[t][1] / real_e[t][0] for t in frames}
+    streak = {t: (fake_e[t][1] / fake_e[t][0]) / real_ratio[t] for t in frames}
+    lines = [f"{checkpoint} (step {step}), warp {G.warp_mode}, {sequences} test videos of seed 1: streak "
+             "ratio by frame (1 = the real frames' balance of vertical to horizontal detail; above 1: "
+             "smeared along x)", "", "| frame | streak ratio | real frames' vertical / horizontal energy |",
+             "|---|---|---|"]
+    lines += [f"| {t} | {streak[t]:.2f} | {real_ratio[t]:.2f} |" for t in frames]
+    return "\n".join(lines), {"streak": streak, "real_ratio": real_ratio, "warp_mode": G.warp_mode}
+
+
 def where_table(checkpoint: Path, sequences: int, root: Path | None = None) -> tuple[str, dict]:
     """Where ``checkpoint``'s warping error comes from, on the fresh test videos rolled out as
     inference does: split into foreground (the classes of ``data.foreground_ids``) and background
@@ -497,6 +540,10 @@ def main(argv=None) -> int:
     p.add_argument("--where", default=None, metavar="GENERATOR",
                    help="only print where GENERATOR's warping error comes from (foreground / background, "
                         "the flow's error at the pixel, frames, each video's camera pan)")
+    p.add_argument("--streaks", default=None, metavar="GENERATOR",
+                   help="only print GENERATOR's streak ratio by frame of its rollouts (detail lost across x)")
+    p.add_argument("--warp-mode", default=None, choices=["bilinear", "bicubic"],
+                   help="with --streaks: resample the previous frame this way instead of the generator's own")
     p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
                    help="only print the true and predicted camera pan on training videos of --pan-data")
     p.add_argument("--pan-data", default="data/synthetic", help="dataset whose training videos --pan reads")
@@ -505,6 +552,10 @@ def main(argv=None) -> int:
     eval_at = Path(args.eval_root) if args.eval_root else None
     if args.pan:
         print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
+        return 0
+    if args.streaks:
+        table, _ = streak_table(Path(args.streaks), args.eval_sequences, eval_at, args.warp_mode)
+        print(table)
         return 0
     if args.where:
         table, _ = where_table(Path(args.where), args.eval_sequences, eval_at)

@@ -193,6 +193,37 @@ def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_pat
     assert "| background |" in table and "| video | true pan" in table
 
 
+def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(tmp_path):
+    """``quality.py --streaks``: per frame, the streak ratio of the rollout; the first frame has no
+    previous frame to warp, so the warp mode changes only the later ones."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "reproduce"))
+    import quality
+
+    from vid2vid.config import get_preset
+    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
+    from vid2vid.models import build_generator
+    from vid2vid.models.io import export_generator
+
+    overrides = [o for o in TINY if not o.startswith("train.")] + ["data.synthetic_frames=6"]
+    cfg = get_preset("synthetic").override(overrides)
+    root = tmp_path / "eval"
+    write_dataset(root / "quality_eval_motion4", n_train=0, n_test=2, frames=6, height=32, width=64, seed=1,
+                  config=SyntheticConfig().with_motion(4.0), progress=False)
+    torch.manual_seed(0)
+    G = build_generator(cfg)
+    with torch.no_grad():  # a flow of half a pixel along x: the two resamplings differ
+        G.scales[0].flow_head.conv.bias.copy_(torch.tensor([0.5, 0.0]) / G.flow_scale)
+    path = export_generator(tmp_path / "g.pt", cfg, G, 1)
+    table, bilinear = quality.streak_table(path, 2, root)
+    _, bicubic = quality.streak_table(path, 2, root, warp_mode="bicubic")
+    assert sorted(bilinear["streak"]) == [0, 1, 2, 5] and bicubic["warp_mode"] == "bicubic"
+    assert bilinear["streak"][0] == pytest.approx(bicubic["streak"][0])
+    assert bilinear["streak"][5] != pytest.approx(bicubic["streak"][5])
+    assert all(r > 0 for r in bilinear["real_ratio"].values()) and "| 5 |" in table
+
+
 @pytest.mark.slow
 def test_real_clip_prepares_trains_both_models_and_measures_them(tmp_path):
     """``reproduce/real_clip.py`` end to end at tiny scale on a clip the test writes (a textured

@@ -279,6 +279,8 @@ def train_feature_net(config: FeatureNetConfig | None = None, training: FeatureN
     ``held_out_before_training`` (the same for the initial network), ``seconds`` (data
     generation, training and evaluation) and ``scene`` (the generator's settings, sizes included).
     """
+    from vid2vid.data.synthetic import SyntheticConfig
+
     config, training = config or FeatureNetConfig(), training or FeatureNetTraining()
     if training.frames < config.clip_length + 1:
         raise ValueError(f"FeatureNetTraining.frames ({training.frames}) must exceed the clip length "
@@ -286,8 +288,6 @@ def train_feature_net(config: FeatureNetConfig | None = None, training: FeatureN
     started = time.perf_counter()
     torch.manual_seed(training.seed)
     rng = np.random.default_rng([training.seed, FEATURE_SEED_OFFSET])
-    from vid2vid.data.synthetic import SyntheticConfig
-
     size = (training.frames, config.height, config.width)
     scene = replace(scene or SyntheticConfig(), frames=training.frames, height=config.height,
                     width=config.width)

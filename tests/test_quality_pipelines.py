@@ -162,13 +162,11 @@ def test_oracle_with_true_flow_and_occlusion_warps_every_visible_pixel_exactly(t
             assert report["warping_error"] == pytest.approx(plain["warping_error"])
 
 
-def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_path):
-    """``quality.py --where``: the parts (background / foreground, the flow-error bins) cover every
-    visible pixel once, their errors average back to the whole, and the true pan is the data's."""
+def _tiny_generator_and_test_videos(tmp_path: Path, flow_x: float = 0.0) -> tuple[Path, Path]:
+    """A tiny untrained ``synthetic``-preset generator (its flow head predicting ``flow_x`` pixels along
+    x everywhere) saved to ``tmp_path / "g.pt"``, and 2 test videos of 6 frames at 4x motion where
+    ``quality.py`` looks for them; returns both paths."""
     import torch
-
-    sys.path.insert(0, str(REPO / "reproduce"))
-    import quality
 
     from vid2vid.config import get_preset
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
@@ -181,7 +179,20 @@ def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_pat
     write_dataset(root / "quality_eval_motion4", n_train=0, n_test=2, frames=6, height=32, width=64, seed=1,
                   config=SyntheticConfig().with_motion(4.0), progress=False)
     torch.manual_seed(0)
-    path = export_generator(tmp_path / "g.pt", cfg, build_generator(cfg), 1)
+    G = build_generator(cfg)
+    if flow_x:
+        with torch.no_grad():
+            G.scales[0].flow_head.conv.bias.copy_(torch.tensor([flow_x, 0.0]) / G.flow_scale)
+    return export_generator(tmp_path / "g.pt", cfg, G, 1), root
+
+
+def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_path):
+    """``quality.py --where``: the parts (background / foreground, the flow-error bins) cover every
+    visible pixel once, their errors average back to the whole, and the true pan is the data's."""
+    sys.path.insert(0, str(REPO / "reproduce"))
+    import quality
+
+    path, root = _tiny_generator_and_test_videos(tmp_path)
     table, r = quality.where_table(path, 2, root)
     m, share = r["means"], r["shares"]
     assert share["background share"] + share["foreground share"] == pytest.approx(1)
@@ -196,26 +207,11 @@ def test_where_splits_the_warping_error_over_pixels_that_cover_the_frame(tmp_pat
 def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(tmp_path):
     """``quality.py --streaks``: per frame, the streak ratio of the rollout; the first frame has no
     previous frame to warp, so the warp mode changes only the later ones."""
-    import torch
-
     sys.path.insert(0, str(REPO / "reproduce"))
     import quality
 
-    from vid2vid.config import get_preset
-    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
-    from vid2vid.models import build_generator
-    from vid2vid.models.io import export_generator
-
-    overrides = [o for o in TINY if not o.startswith("train.")] + ["data.synthetic_frames=6"]
-    cfg = get_preset("synthetic").override(overrides)
-    root = tmp_path / "eval"
-    write_dataset(root / "quality_eval_motion4", n_train=0, n_test=2, frames=6, height=32, width=64, seed=1,
-                  config=SyntheticConfig().with_motion(4.0), progress=False)
-    torch.manual_seed(0)
-    G = build_generator(cfg)
-    with torch.no_grad():  # a flow of half a pixel along x: the two resamplings differ
-        G.scales[0].flow_head.conv.bias.copy_(torch.tensor([0.5, 0.0]) / G.flow_scale)
-    path = export_generator(tmp_path / "g.pt", cfg, G, 1)
+    # a flow of half a pixel along x: the two resamplings differ
+    path, root = _tiny_generator_and_test_videos(tmp_path, flow_x=0.5)
     table, bilinear = quality.streak_table(path, 2, root)
     _, bicubic = quality.streak_table(path, 2, root, warp_mode="bicubic")
     assert sorted(bilinear["streak"]) == [0, 1, 2, 5] and bicubic["warp_mode"] == "bicubic"

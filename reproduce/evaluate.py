@@ -15,8 +15,10 @@ settings is refused). Metrics (``vid2vid.metrics``), every one printed with its 
   with the real video's ground-truth flow on pixels visible in both frames, its **excess** over the
   real video's, the **low-frequency warping error** (colour and brightness flicker along the motion),
   the **flicker on static pixels** (still-camera sequences; NaN where no pixel is static), the
-  **sharpness ratio** (gradient energy over the real video's) and the **streak ratio** (detail lost
-  across x relative to across y, over the real video's: horizontal smearing along the pan);
+  **sharpness ratio** (gradient energy over the real video's), the **streak ratio** (detail lost
+  across x relative to across y, over the real video's: horizontal smearing along the pan), over the
+  whole video and over its last 5 frames, and the **late / early L1** (the L1 of the last 5 frames
+  over that of the first 5: whether errors pile up along the rollout);
 - per model and seed: **video FID and KID** on the synthetic-domain 3D CNN
   (``reproduce/train_feature_net.py``: clips of 8 frames at 64 x 128, every second start) and
   **per-frame FID and KID** on the same network's features of still frames, each also with the
@@ -87,7 +89,8 @@ PER_VIDEO = {"l1": "L1", "psnr": "PSNR (dB)", "fg_error": "foreground L1", "warp
              "excess_warping_error": "excess warping error",
              "lf_warping_error": "low-frequency warping error",
              "static_flicker": "flicker on static pixels", "sharpness_ratio": "sharpness ratio",
-             "streak_ratio": "streak ratio"}
+             "streak_ratio": "streak ratio", "late_streak_ratio": "streak ratio of the last frames",
+             "late_early_l1": "late / early L1"}
 SET_LEVEL = {"video_fid": "video FID", "video_fid_no_pan": "video FID, pan projected out",
              "video_kid": "video KID", "video_kid_no_pan": "video KID, pan projected out",
              "frame_fid": "per-frame FID", "frame_fid_no_pan": "per-frame FID, pan projected out",
@@ -170,7 +173,14 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
     """The :data:`PER_VIDEO` metrics of one generated video against its real one (``video``, from
     :func:`load_test_videos`); ``real_warping_error``: the real video's, for the excess."""
     from vid2vid.metrics.temporal import flicker, foreground_error, l1_error, psnr, warping_error
-    from vid2vid.metrics.validity import excess, low_frequency_warping_error, sharpness_ratio, streak_ratio
+    from vid2vid.metrics.validity import (
+        DRIFT_FRAMES,
+        excess,
+        late_early_l1,
+        low_frequency_warping_error,
+        sharpness_ratio,
+        streak_ratio,
+    )
 
     flow, occluded = video["flow"][1:], video["occlusion"][1:]
     we = warping_error(fake, flow, occluded)
@@ -180,7 +190,9 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
             "lf_warping_error": low_frequency_warping_error(fake, flow, ~occluded),
             "static_flicker": flicker(fake, flows=flow, occlusion=occluded),
             "sharpness_ratio": sharpness_ratio(fake, video["real"]),
-            "streak_ratio": streak_ratio(fake, video["real"])}
+            "streak_ratio": streak_ratio(fake, video["real"]),
+            "late_streak_ratio": streak_ratio(fake[-DRIFT_FRAMES:], video["real"][-DRIFT_FRAMES:]),
+            "late_early_l1": late_early_l1(fake, video["real"])}
 
 
 def video_pans(videos: list[dict]) -> np.ndarray:
@@ -397,7 +409,8 @@ def _cell(r: dict, key: str) -> str:
 
 TABLE_COLUMNS = ["video_fid", "video_fid_no_pan", "video_kid", "frame_fid", "direction_accuracy",
                  "warping_error", "excess_warping_error", "lf_warping_error", "static_flicker",
-                 "sharpness_ratio", "streak_ratio", "l1", "psnr", "fg_error"]
+                 "sharpness_ratio", "streak_ratio", "late_streak_ratio", "late_early_l1", "l1", "psnr",
+                 "fg_error"]
 COLUMN_NAMES = {**SET_LEVEL, **MOTION_CHECK, **PER_VIDEO}
 
 
@@ -491,8 +504,10 @@ def write_tables(results: dict, settings: dict, out: Path, preference_db: str | 
         "real video's; low-frequency: the signed residual averaged over 8x8 tiles first; flicker: mean "
         "|x_t - x_{t-1}| on static pixels (still-camera sequences only); sharpness ratio: gradient energy "
         "over the real video's; streak ratio: the vertical over the horizontal gradient energy, over the "
-        "real video's (above 1: smeared along x, the camera pan's direction). Lower is better except PSNR "
-        "(sharpness and streaks: best at 1). These are domain-specific numbers: they rank the methods on "
+        "real video's (above 1: smeared along x, the camera pan's direction), also over the last 5 frames "
+        "alone; late / early L1: the L1 of the last 5 frames over the first 5's (above 1: the video gets "
+        "worse along the rollout). Lower is better except PSNR (sharpness, streaks and late / early: "
+        "best at 1). These are domain-specific numbers: they rank the methods on "
         "this benchmark and cannot be compared with the paper's Cityscapes numbers, which are shown beside "
         "them for the ranking only. Flow-guided smoothing (COVST-like) is pix2pixHD's output smoothed "
         "along estimated flow (`vid2vid.baselines.stabilize`), not Chen et al. 2017's network.",

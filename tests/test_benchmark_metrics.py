@@ -460,3 +460,20 @@ def test_verdict_errors():
         verdict((0.5, -0.5), "lower")
     with pytest.raises(ValueError, match="'lo' and 'hi'"):
         verdict({"low": 0.0}, "lower")
+
+
+def test_late_early_l1_sees_errors_that_pile_up_along_the_video():
+    from vid2vid.metrics.validity import late_early_l1
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(12, 3, 8, 8, generator=g) * 2 - 1
+    steady = real + 0.1
+    assert late_early_l1(steady, real) == pytest.approx(1.0)
+    growing = real + 0.1 * torch.arange(1.0, 13.0).view(12, 1, 1, 1)  # error 0.1, 0.2, ..., 1.2
+    assert late_early_l1(growing, real) == pytest.approx((0.8 + 1.2) / 2 / ((0.1 + 0.5) / 2))
+    assert late_early_l1(growing, real, frames=1) == pytest.approx(12.0)
+    assert math.isnan(late_early_l1(real, real))  # the real video against itself: undefined
+    with pytest.raises(ValueError, match="at least 10 frames"):
+        late_early_l1(real[:9], real[:9])
+    with pytest.raises(ValueError, match="one shape"):
+        late_early_l1(real, real[:10])

@@ -23,7 +23,8 @@ ARCHITECTURE = {"vid2vid": (True, True, True, True), "pix2pixHD": (False, False,
                 "no-fg-prior": (True, True, False, True), "no-video-D": (True, True, True, False),
                 "no-flow": (True, False, True, True)}
 PER_VIDEO = ["l1", "psnr", "fg_error", "warping_error", "excess_warping_error", "lf_warping_error",
-             "static_flicker", "sharpness_ratio", "streak_ratio", "video_fid_pseudo",
+             "static_flicker", "sharpness_ratio", "streak_ratio", "late_streak_ratio", "late_early_l1",
+             "video_fid_pseudo",
              "video_fid_no_pan_pseudo"]
 SET_LEVEL = ["video_fid", "video_fid_no_pan", "video_kid", "video_kid_no_pan", "frame_fid",
              "frame_fid_no_pan", "frame_kid", "frame_kid_no_pan"]

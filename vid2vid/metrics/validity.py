@@ -11,7 +11,9 @@ little texture left to be inconsistent. These measures separate the two:
 - :func:`excess`: the excess warping error, a model's error minus that of the real video on the
   same flows (real videos have a nonzero error too: interpolation, occlusion edges, lighting);
 - :func:`temporal_win_is_valid`: the rule applied to a model that beats its reference on a temporal
-  metric.
+  metric;
+- :func:`late_early_l1`: whether a video's last frames are as close to the real ones as its first
+  (a recurrent generator's errors can pile up along the rollout).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from vid2vid.flow import warp
 from vid2vid.metrics.temporal import _per_pair, _sequences
 
 __all__ = ["directional_energy", "gradient_energy", "sharpness_ratio", "streak_ratio",
-           "low_frequency_warping_error", "excess", "temporal_win_is_valid"]
+           "low_frequency_warping_error", "excess", "temporal_win_is_valid", "late_early_l1", "DRIFT_FRAMES"]
+
+DRIFT_FRAMES = 5  # frames at each end of a video that :func:`late_early_l1` compares
 
 
 def directional_energy(frames: torch.Tensor, name: str = "frames") -> tuple[float, float]:
@@ -57,6 +61,25 @@ def streak_ratio(fake: torch.Tensor, real: torch.Tensor) -> float:
     if min(fx, rx, ry) == 0:
         raise ValueError("flat frames (zero gradient energy across x or y): a streak ratio is undefined")
     return (fy / fx) / (ry / rx)
+
+
+def late_early_l1(fake: torch.Tensor, real: torch.Tensor, frames: int = DRIFT_FRAMES) -> float:
+    """Mean ``|fake - real|`` over a video's last ``frames`` frames over that of its first ``frames``
+    (videos ``[T, 3, H, W]``, ``T >= 2 * frames`` so that the two ends do not overlap). 1: the end of
+    the video is as good as its start; above 1: the quality drifts down along the video. A per-frame
+    model sets the level the content alone gives (new objects entering, the camera's pan). NaN when
+    the first frames equal the real ones exactly (the real video against itself)."""
+    if fake.dim() != 4 or fake.shape != real.shape:
+        raise ValueError(f"fake and real must be one video [T, 3, H, W] each, of one shape; got "
+                         f"{tuple(fake.shape)} and {tuple(real.shape)}")
+    if frames < 1 or fake.shape[0] < 2 * frames:
+        raise ValueError(f"a late / early L1 over {frames} frames at each end needs at least {2 * frames} "
+                         f"frames; the video has {fake.shape[0]}")
+    err = (fake.double() - real.double()).abs().flatten(1).mean(1)
+    early = float(err[:frames].mean())
+    if early == 0:
+        return math.nan
+    return float(err[-frames:].mean()) / early
 
 
 def sharpness_ratio(fake: torch.Tensor, real: torch.Tensor) -> float:

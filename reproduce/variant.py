@@ -16,8 +16,9 @@ pseudo-values), and for each metric the hierarchical bootstrap over seeds, then 
 "no difference detected" when it contains it (with the minimum detectable effect; "not measured" where
 no seed has a finite pair, e.g. flicker without still-camera videos). No direction is
 claimed in advance: this compares, it does not test a claim. Written to ``<results>/<name>.json``
-(every seed's per-video numbers) and ``<name>.md`` (``--results``, default
-``reproduce/results/synthetic/variants``).
+(every seed's per-video numbers), ``<name>.md`` (``--results``, default
+``reproduce/results/synthetic/variants``) and ``<name>.png``: frames of one panning test video by
+both sides' seed 0 beside the real ones, to look at.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from evaluate import (
     CLAIM_METRICS,
     CONFIGS,
     MOTION_CHECK,
+    STILL_PAN,
     TRAINED,
     _fmt,
     evaluation_setup,
@@ -103,6 +105,11 @@ def write_report(report: dict, out: Path) -> str:
                     f"{_fmt(row['mean'], 3)} [{_fmt(row['lo'], 3)}, {_fmt(row['hi'], 3)}]")
         lines.append(f"| {row['label']} | {cells[0]} | {cells[1]} | {interval} | {_fmt(row['mde'], 3)} | "
                      f"**{row['outcome']}** |")
+    if report.get("picture"):
+        pic = report["picture"]
+        lines += ["", f"![frames]({pic['file']})", "",
+                  f"Frames {', '.join(map(str, pic['frames']))} (rows) of test video `{pic['video']}`, seed "
+                  f"{pic['seed']} of each: {' | '.join(pic['columns'])}."]
     text = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(report, indent=1))
@@ -122,12 +129,14 @@ def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, ov
     if missing:
         raise SystemExit(f"not trained yet: {', '.join(missing)}; run without --stage evaluate to train them")
     bench = evaluation_setup(overrides, eval_root, eval_sequences, feature_net, out / "real_features.npz")
-    results, per_video = {}, {}
+    results, per_video, shown = {}, {}, {}
     for side, generators in paths.items():
         runs_of = {}
         for seed, generator in generators.items():
             print(f"evaluating {side} ({base if side == 'base' else name}), seed {seed}", flush=True)
             fakes = generate(base, generator, bench.videos)
+            if seed == 0:
+                shown[side] = fakes
             runs_of[seed] = measure_run(fakes, bench.videos, bench.real, bench.real_we, bench.video_features,
                                         bench.frame_features)
         results[side] = summarise(runs_of)
@@ -138,8 +147,24 @@ def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, ov
               "machine": ", ".join(f"{k} {v}" for k, v in describe_machine().items()),
               "comparison": compare(per_video, n_boot), "results": results,
               "evaluation_minutes": (time.time() - t0) / 60}
+    report["picture"] = write_picture(out / f"{name}.png", bench.videos, bench.real["pans"], shown)
     print(write_report(report, out))
     return report
+
+
+def write_picture(path: Path, videos: list[dict], pans, fakes: dict[str, list]) -> dict:
+    """Frames 0, 5, 15 and the last of one test video (the first whose camera pans: where streaks and
+    smearing show), one row each: base | variant | real, both sides' seed 0. Returns what it shows."""
+    from vid2vid.quality import frame_strip
+
+    i = next((k for k, pan in enumerate(pans) if abs(pan) >= STILL_PAN), 0)
+    T = int(videos[i]["real"].shape[0])
+    frames = sorted({t for t in (0, 5, 15) if t < T} | {T - 1})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame_strip({"image": videos[i]["real"], "flow": videos[i]["flow"]},
+                {side: {"x": f[i]} for side, f in fakes.items()}, frames, path)
+    return {"file": path.name, "video": videos[i]["name"], "frames": frames, "seed": 0,
+            "columns": [*fakes, "real"]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

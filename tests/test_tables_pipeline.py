@@ -368,3 +368,11 @@ def test_variant_smoke_trains_both_sides_and_reports_every_metric(tmp_path):
     assert len(report["results"]["variant"]["seeds"]) == 2
     text = (tmp_path / "results" / "no-norm.md").read_text()
     assert "Variant `no-norm` against `vid2vid`" in text and "pan direction accuracy" in text
+    # the picture: frames 0, 5 and the last (9) of a panning test video, base | variant | real, 32 x 64 each
+    pic = report["picture"]
+    assert pic["frames"] == [0, 5, 9] and pic["columns"] == ["base", "variant", "real"]
+    from PIL import Image
+
+    with Image.open(tmp_path / "results" / "no-norm.png") as im:
+        assert im.size == (3 * 64 + 2 * 2, 3 * 32 + 2 * 2)
+    assert "![frames](no-norm.png)" in text

@@ -152,14 +152,15 @@ def load_test_videos(cfg, root: Path) -> list[dict]:
     return videos
 
 
-def generate(name: str, generator: Path, videos: list[dict]) -> list[torch.Tensor]:
+def generate(name: str, generator: Path, videos: list[dict], overrides: list[str] = ()) -> list[torch.Tensor]:
     """The video of every test sequence, ``[T, 3, H, W]`` in ``[-1, 1]`` each, by the generator at
-    ``generator`` (``name`` "COVST": pix2pixHD's generator, its output smoothed along estimated flow)."""
+    ``generator`` (``name`` "COVST": pix2pixHD's generator, its output smoothed along estimated flow),
+    run with its stored configuration changed by ``overrides`` (settings that keep the weights)."""
     from vid2vid.baselines import stabilize
     from vid2vid.inference import generate_frames, read_input_frames
     from vid2vid.models.io import load_generator
 
-    cfg, G, _ = load_generator(generator)
+    cfg, G, _ = load_generator(generator, overrides=overrides)
     out = []
     for v in videos:
         frames = (x for _, x in generate_frames(G, cfg, read_input_frames(cfg, v["labels_dir"])))

@@ -3,6 +3,7 @@
     python reproduce/variant.py --name norm-D-none model.norm_D=none      # D_V and D_I without a norm
     python reproduce/variant.py --name lr-half --base no-video-D train.lr=0.0001 --seeds 3 --jobs 2
     python reproduce/variant.py --smoke --name x model.norm_D=none --runs /tmp/v/runs --results /tmp/v/results
+    python reproduce/variant.py --at-inference --name label-occlusion model.label_occlusion=true
 
 A change to a model is only worth keeping if it measurably helps, and one training run decides
 nothing. This trains ``<runs>/variants/<name>/seed<k>`` (``reproduce/train.py --config
@@ -14,7 +15,10 @@ flicker on static pixels, sharpness, pan direction accuracy, the video FID's per
 pseudo-values), and for each metric the hierarchical bootstrap over seeds, then videos, gives the
 95 % interval of the paired difference variant minus base: "lower" or "higher" when it excludes 0,
 "no difference detected" when it contains it (with the minimum detectable effect; "not measured" where
-no seed has a finite pair, e.g. flicker without still-camera videos). No direction is
+no seed has a finite pair, e.g. flicker without still-camera videos). With ``--at-inference``
+nothing is trained: the variant is the base model's own generators run with the overrides (a
+setting that keeps the weights, such as ``model.warp_mode`` or ``model.label_occlusion``), so the
+comparison is paired on the very same networks. No direction is
 claimed in advance: this compares, it does not test a claim. Written to ``<results>/<name>.json``
 (every seed's per-video numbers), ``<name>.md`` (``--results``, default
 ``reproduce/results/synthetic/variants``) and ``<name>.png``: frames of one panning test video by
@@ -48,12 +52,14 @@ from tables import SMOKE_EVAL_SEQUENCES, SMOKE_OVERRIDES, ensure_training_data
 
 # the metrics compared: the claims' per-video ones and the motion check
 METRICS = {**CLAIM_METRICS, **MOTION_CHECK}
+INFERENCE_NOTE = " (applied at inference to the base model's own generators: nothing trained)"
 OUTCOMES = {"reproduced": "lower", "not reproduced": "higher", "inconclusive": "no difference detected"}
 
 
 def train_variant(runs: Path, name: str, base: str, seeds: int, jobs: int, overrides: list[str],
-                  variant_overrides: list[str]) -> dict[str, float]:
-    """Train the variant's seeds and the base model's missing ones (``jobs`` at a time)."""
+                  variant_overrides: list[str], variant: bool = True) -> dict[str, float]:
+    """Train the variant's seeds (unless ``variant`` is False) and the base model's missing ones
+    (``jobs`` at a time)."""
     from parallel import train_parallel
 
     ensure_training_data(overrides)
@@ -61,7 +67,9 @@ def train_variant(runs: Path, name: str, base: str, seeds: int, jobs: int, overr
     todo = {}
     for seed in range(seeds):
         todo[str(run_dir(Path(), base, seed))] = [*config, f"train.seed={seed}"]
-        todo[str(run_dir(Path("variants"), name, seed))] = [*config, *variant_overrides, f"train.seed={seed}"]
+        if variant:
+            todo[str(run_dir(Path("variants"), name, seed))] = [*config, *variant_overrides,
+                                                                f"train.seed={seed}"]
     return train_parallel(todo, runs, jobs)
 
 
@@ -84,7 +92,8 @@ def write_report(report: dict, out: Path) -> str:
     """``<out>/<name>.json`` and the Markdown summary ``<out>/<name>.md``; returns the Markdown."""
     name, base = report["name"], report["base"]
     lines = [f"# Variant `{name}` against `{base}`", "",
-             f"Command: `{report['command']}`. Variant overrides: `{' '.join(report['overrides']) or '-'}`. "
+             f"Command: `{report['command']}`. Variant overrides: `{' '.join(report['overrides']) or '-'}`"
+             f"{INFERENCE_NOTE if report.get('at_inference') else ''}. "
              f"Seeds: {report['seeds']}. Test videos: {report['test_videos']} "
              f"(`{report['eval_root']}`). Machine: {report['machine']}. Evaluation took "
              f"{report['evaluation_minutes']:.1f} min.", "",
@@ -119,12 +128,18 @@ def write_report(report: dict, out: Path) -> str:
 
 def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, overrides: list[str],
                      variant_overrides: list[str], eval_root: str, eval_sequences: int, feature_net: str,
-                     n_boot: int, command: str) -> dict:
+                     n_boot: int, command: str, at_inference: bool = False) -> dict:
+    """Measure base and variant on the benchmark's test videos and compare them (:func:`compare`).
+    ``at_inference``: the variant is the base model's own generators run with ``variant_overrides``
+    (nothing trained)."""
     from vid2vid.machine import describe_machine
 
     t0 = time.time()
-    paths = {"base": {k: run_dir(runs, base, k) / "generator.pt" for k in range(seeds)},
-             "variant": {k: run_dir(runs / "variants", name, k) / "generator.pt" for k in range(seeds)}}
+    base_paths = {k: run_dir(runs, base, k) / "generator.pt" for k in range(seeds)}
+    paths = {"base": base_paths,
+             "variant": base_paths if at_inference else
+             {k: run_dir(runs / "variants", name, k) / "generator.pt" for k in range(seeds)}}
+    run_with = {"base": [], "variant": variant_overrides if at_inference else []}
     missing = [str(p) for side in paths.values() for p in side.values() if not p.is_file()]
     if missing:
         raise SystemExit(f"not trained yet: {', '.join(missing)}; run without --stage evaluate to train them")
@@ -134,14 +149,15 @@ def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, ov
         runs_of = {}
         for seed, generator in generators.items():
             print(f"evaluating {side} ({base if side == 'base' else name}), seed {seed}", flush=True)
-            fakes = generate(base, generator, bench.videos)
+            fakes = generate(base, generator, bench.videos, run_with[side])
             if seed == 0:
                 shown[side] = fakes
             runs_of[seed] = measure_run(fakes, bench.videos, bench.real, bench.real_we, bench.video_features,
                                         bench.frame_features)
         results[side] = summarise(runs_of)
         per_video[side] = {s: r["per_video"] for s, r in runs_of.items()}
-    report = {"name": name, "base": base, "overrides": variant_overrides, "common_overrides": overrides,
+    report = {"name": name, "base": base, "overrides": variant_overrides, "at_inference": at_inference,
+              "common_overrides": overrides,
               "seeds": seeds, "command": command, "eval_root": str(bench.root),
               "test_videos": len(bench.videos), "n_boot": n_boot,
               "machine": ", ".join(f"{k} {v}" for k, v in describe_machine().items()),
@@ -183,6 +199,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net.pt",
                    help="synthetic-domain feature network; 'none' = untrained (smoke tests only)")
     p.add_argument("--n-boot", type=int, default=10000)
+    p.add_argument("--at-inference", action="store_true",
+                   help="nothing trained: the variant is the base model's generators run with the overrides "
+                        "(settings that keep the weights, e.g. model.warp_mode=bicubic)")
     p.add_argument("--smoke", action="store_true", help="toy scale, as tables.py --smoke")
     p.add_argument("overrides", nargs="+", help="the variant's key=value overrides")
     args = p.parse_args(argv)
@@ -205,11 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     runs = Path(args.runs)
     if args.stage in ("all", "train"):
-        train_variant(runs, args.name, args.base, args.seeds, args.jobs, args.common, args.overrides)
+        if args.at_inference:  # only the base model's runs (where tables.py has not trained them)
+            train_variant(runs, args.name, args.base, args.seeds, args.jobs, args.common, [], variant=False)
+        else:
+            train_variant(runs, args.name, args.base, args.seeds, args.jobs, args.common, args.overrides)
     if args.stage in ("all", "evaluate"):
         evaluate_variant(runs, Path(args.results), args.name, args.base, args.seeds, args.common,
                          args.overrides, args.eval_root, args.eval_sequences, args.feature_net, args.n_boot,
-                         command="python " + " ".join(["reproduce/variant.py", *(argv or sys.argv[1:])]))
+                         command="python " + " ".join(["reproduce/variant.py", *(argv or sys.argv[1:])]),
+                         at_inference=args.at_inference)
     return 0
 
 

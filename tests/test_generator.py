@@ -391,3 +391,45 @@ def test_label_only_flow_branch_ignores_the_previous_frames():
     torch.testing.assert_close(a.w, b.w)
     torch.testing.assert_close(a.m, b.m)
     assert not torch.allclose(a.h, b.h)
+
+
+def test_label_occlusion_hallucinates_where_the_warp_would_copy_another_class(tmp_path):
+    """``model.label_occlusion``: frame t-1's labels are warped along the flow like the frame; where
+    they disagree with frame t's (the car's old and new place) the output is the hallucination,
+    elsewhere it is the unchecked generator's, number for number. The raw mask is unchanged."""
+    from vid2vid.config import ConfigError
+    from vid2vid.models.generator import label_agreement
+    from vid2vid.models.io import CheckpointMismatchError, export_generator, load_generator
+
+    plain, checked = _plain_and_variant(label_occlusion=4)  # 4 one-hot classes and an instance-edge channel
+    ids = torch.zeros(3, 16, 16, dtype=torch.long)  # frames t-2, t-1, t: a "car" (class 1) moving 4 px
+    ids[:2, 4:8, 2:6] = 1
+    ids[2, 4:8, 6:10] = 1
+    s = torch.cat([torch.nn.functional.one_hot(ids, 4).permute(0, 3, 1, 2).float(),
+                   torch.zeros(3, 1, 16, 16)], 1)[None]
+    prev = torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    a, b = plain(s, prev), checked(s, prev)
+    agree = ids[1] == ids[2]  # the flow head starts at zero: the warp copies the same pixel
+    assert_close(label_agreement(s[:, 1, :4], s[:, 2, :4], a.w)[0, 0], agree.float())
+    assert_close(b.x[..., agree], a.x[..., agree])
+    assert_close(b.x[..., ~agree], b.h[..., ~agree])
+    assert float((a.x - a.h).detach()[..., ~agree].abs().mean()) > 0.05  # unchecked: mostly the warp there
+    assert_close(a.m, b.m)
+    # a flow that fetches from outside the frame finds no label: hallucinate
+    outside = torch.zeros(1, 2, 16, 16)
+    outside[:, 0] = 40.0
+    assert float(label_agreement(s[:, 1, :4], s[:, 2, :4], outside).max()) == 0
+    with pytest.raises(ValueError, match="label_occlusion"):
+        Generator(label_channels=5, label_occlusion=6)
+    cfg = get_preset("tiny").override(["model.label_occlusion=true"])
+    assert Generator.from_config(cfg).label_occlusion == cfg.data.label_nc
+    with pytest.raises(ConfigError, match="label_occlusion"):
+        get_preset("tiny").override(["data.label_nc=0", "data.input_nc=1", "model.use_fg_prior=false",
+                                     "model.label_occlusion=true"])
+    # a trained generator run with it: the same weights, loaded with an override
+    cfg = get_preset("tiny")
+    path = export_generator(tmp_path / "generator.pt", cfg, Generator.from_config(cfg), step=3)
+    cfg2, G2, step = load_generator(path, overrides=["model.label_occlusion=true"])
+    assert cfg2.model.label_occlusion and G2.label_occlusion == cfg.data.label_nc and step == 3
+    with pytest.raises(CheckpointMismatchError, match="do not fit"):
+        load_generator(path, overrides=[f"model.ngf={2 * cfg.model.ngf}"])

@@ -104,6 +104,10 @@ class ModelConfig:
     warp_mode: Literal["bilinear", "bicubic"] = "bilinear"  # how G resamples x~_{t-1} along w (reference:
     # bilinear, which blurs a little at every fractional shift: along a camera pan the rollout's detail
     # fades frame after frame; bicubic keeps more of it)
+    label_occlusion: bool = False  # hallucinate where the previous label map, warped along w, disagrees
+    # with the current one (a road pixel that would copy a car's) or w reads outside the previous frame
+    # (content entering it): x~ = (1 - m') warp + m' h with
+    # 1 - m' = (1 - m) * agreement. Needs one-hot labels (data.label_nc > 0); not in the reference
     feat_nc: int = 0  # multimodal: channels of the per-instance feature map E adds to each frame's labels;
     # 0 = no feature encoder (reference: 3 street scenes, 16 faces); `python -m vid2vid features` clusters it
     nef: int = 16  # width of the feature encoder E's first layer (reference 16)

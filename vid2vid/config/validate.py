@@ -110,6 +110,9 @@ def validate(cfg: Config) -> Config:
                           "raise train.n_frames_start or set train.flow_warmup=0")
     if d.label_nc == 0 and d.input_nc < 1:
         raise ConfigError(f"data.input_nc must be >= 1 when data.label_nc == 0, got {d.input_nc}")
+    if m.label_occlusion and d.label_nc == 0:
+        raise ConfigError("model.label_occlusion compares one-hot label maps: it needs semantic labels "
+                          "(data.label_nc > 0); set model.label_occlusion=false for continuous inputs")
     if m.use_fg_prior:
         if d.label_nc == 0:
             raise ConfigError("model.use_fg_prior needs semantic labels (data.label_nc > 0) to "

@@ -254,6 +254,19 @@ def _downsample(x: Tensor, times: int) -> Tensor:
     return F.avg_pool2d(x, 2**times) if times > 0 else x
 
 
+def label_agreement(prev_labels: Tensor, labels: Tensor, w: Tensor) -> Tensor:
+    """``[B, 1, H, W]`` in ``[0, 1]``: how far frame t-1's one-hot labels ``[B, K, H, W]``, warped
+    to frame t along ``w`` (bilinearly, as soft class memberships), agree with frame t's
+    ``[B, K, H, W]``: ``sum_k warp(prev_labels, w)_k * labels_k``. 1 where the warp fetches a pixel of
+    the same class, 0 where it fetches another class's (a road pixel that the moving car covered in
+    frame t-1: copying it would leave a trail of the car behind it) and where it reads outside frame
+    t-1 (content entering the frame: the warp would repeat the edge pixels into horizontal streaks)."""
+    if prev_labels.shape != labels.shape or labels.dim() != 4:
+        raise ValueError(f"prev_labels and labels must both be [B, K, H, W]; got {list(prev_labels.shape)} "
+                         f"and {list(labels.shape)}")
+    return (warp(prev_labels, w, padding_mode="zeros") * labels).sum(1, keepdim=True).clamp(0, 1)
+
+
 class Generator(nn.Module):
     """The vid2vid generator F (see the module docstring).
 
@@ -277,6 +290,10 @@ class Generator(nn.Module):
             not in the reference (``model.*`` in :class:`vid2vid.config.ModelConfig`).
         warp_mode: how the previous frame is resampled along ``w``: ``"bilinear"`` (the reference)
             or ``"bicubic"`` (less blur per fractional shift; the warped frame is clamped to [-1, 1]).
+        label_occlusion: the number of one-hot label channels (the first ones of each frame's labels)
+            to check the warp with, 0 = off (the reference): frame t-1's labels are warped along ``w``
+            like the frame, and where they disagree with frame t's the output hallucinates whatever
+            ``m`` says (see :func:`label_agreement`; ``model.label_occlusion``).
         feat_nc, nef, n_downsample_E: the instance-wise feature encoder E (multimodal synthesis):
             channels of the feature map added to every frame's labels (0 = no E), E's width and
             downsamplings (reference: 3 street / 16 face, 16, 4).
@@ -306,6 +323,7 @@ class Generator(nn.Module):
         flow_branch: str = "shared",
         mask_detach: bool = False,
         warp_mode: str = "bilinear",
+        label_occlusion: int = 0,
         feat_nc: int = 0,
         nef: int = 16,
         n_downsample_E: int = 4,
@@ -321,6 +339,9 @@ class Generator(nn.Module):
             raise ValueError(f"warp_mode must be one of {WARP_MODES}, got {warp_mode!r}")
         if feat_nc < 0:
             raise ValueError(f"feat_nc must be >= 0 (0 = no feature encoder), got {feat_nc}")
+        if not 0 <= label_occlusion <= label_channels:
+            raise ValueError(f"label_occlusion must be 0 (off) or a count of one-hot channels <= "
+                             f"label_channels = {label_channels}, got {label_occlusion}")
         if n_prev == 0 and use_flow:
             raise ValueError("a per-frame generator (n_prev = 0) has no previous frame to warp: "
                              "set use_flow=False")
@@ -340,6 +361,7 @@ class Generator(nn.Module):
         # occlusion estimator that the GAN, feature-matching and VGG terms cannot reach
         self.mask_detach, self.flow_branch = mask_detach, flow_branch
         self.warp_mode = warp_mode  # model.warp_mode: grid_sample's interpolation of the previous frame
+        self.label_occlusion = label_occlusion  # model.label_occlusion: one-hot channels checked along w
         self.scales = nn.ModuleList([CoarseGenerator(
             self._label_in, self._prev_in, ngf, n_downsample, n_blocks_enc, n_blocks_dec, use_flow,
             use_fg_prior, fg_ngf, fg_n_blocks, norm, flow_scale, upsample, flow_context, flow_branch,
@@ -374,7 +396,8 @@ class Generator(nn.Module):
             norm=m.norm, use_flow=m.use_flow, composition=m.composition, flow_scale=m.flow_scale,
             foreground_ids=cfg.data.foreground_ids if m.use_fg_prior else (), upsample=m.upsample,
             flow_context=m.flow_context, flow_detach=m.flow_detach, flow_branch=m.flow_branch,
-            mask_detach=m.mask_detach, warp_mode=m.warp_mode, feat_nc=m.feat_nc, nef=m.nef,
+            mask_detach=m.mask_detach, warp_mode=m.warp_mode,
+            label_occlusion=cfg.data.label_nc if m.label_occlusion else 0, feat_nc=m.feat_nc, nef=m.nef,
             n_downsample_E=m.n_downsample_E,
         )
 
@@ -539,13 +562,18 @@ class Generator(nn.Module):
                 feats = feats.detach()
         h_B, w, m, h_F = self.scales[-1].heads(feats)
         h_F_used = h_F if self.use_fg_prior else None
+        w_used = None if w is None else (w.detach() if self.flow_detach else w)
         if w is not None and not first:
-            warped = warp(prev[:, -1], w.detach() if self.flow_detach else w, mode=self.warp_mode)
+            warped = warp(prev[:, -1], w_used, mode=self.warp_mode)
             if self.warp_mode == "bicubic":  # cubic interpolation overshoots at edges
                 warped = warped.clamp(-1, 1)
         else:
             warped = None
         m_used = m.detach() if (m is not None and self.mask_detach) else m
+        if warped is not None and self.label_occlusion:
+            k = self.label_occlusion
+            agree = label_agreement(labels[:, -2, :k], labels[:, -1, :k], w_used)
+            m_used = 1 - (1 - m_used) * agree
         x = compose(warped, m_used, h_B, h_F_used, m_B, self.composition)
         h = hallucination(h_B, h_F_used, m_B)
         return GeneratorOutput(x=x, h=h, h_B=h_B, h_F=h_F, m_B=m_B, w=w, m=m, warped=warped)

@@ -188,13 +188,17 @@ def average_generators(paths: Sequence[str | Path], out: str | Path) -> Path:
                        out)
 
 
-def load_generator(path: str | Path,
-                   map_location: str | torch.device = "cpu") -> tuple[Config, Generator, int]:
+def load_generator(path: str | Path, map_location: str | torch.device = "cpu",
+                   overrides: Sequence[str] = ()) -> tuple[Config, Generator, int]:
     """Load an inference checkpoint safely (``weights_only=True``): returns ``(cfg, G, step)``.
     Weights that do not fit the configuration stored with them raise one
-    :class:`CheckpointMismatchError` naming the first parameter."""
+    :class:`CheckpointMismatchError` naming the first parameter. ``overrides`` (``key=value``)
+    change the stored configuration first: settings that change how the same weights run (e.g.
+    ``model.warp_mode=bicubic``); one that changes the weights' shapes is refused the same way."""
     ckpt = _generator_checkpoint(path, map_location)
     cfg = Config.from_dict(ckpt["config"], where=str(path))
+    if overrides:
+        cfg = cfg.override(list(overrides))
     G = Generator.from_config(cfg)
     # load_state_dict would list every mismatching tensor (a hundred lines); one sentence says it
     found = {k: tuple(v.shape) for k, v in ckpt["generator"].items() if torch.is_tensor(v)}

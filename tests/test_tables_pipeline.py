@@ -376,3 +376,16 @@ def test_variant_smoke_trains_both_sides_and_reports_every_metric(tmp_path):
     with Image.open(tmp_path / "results" / "no-norm.png") as im:
         assert im.size == (3 * 64 + 2 * 2, 3 * 32 + 2 * 2)
     assert "![frames](no-norm.png)" in text
+    # --at-inference: the base model's own generators run with the overrides; nothing is trained
+    res = subprocess.run(
+        [sys.executable, "reproduce/variant.py", "--smoke", "--at-inference", "--name", "lo", "--runs",
+         str(runs), "--results", str(tmp_path / "results"), "--n-boot", "200", "model.label_occlusion=true"],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert not (runs / "variants" / "lo").exists()
+    report = json.loads((tmp_path / "results" / "lo.json").read_text())
+    assert report["at_inference"] and report["overrides"] == ["model.label_occlusion=true"]
+    base, variant = report["results"]["base"], report["results"]["variant"]
+    assert sorted(variant["seeds"]) == sorted(base["seeds"]) == ["0", "1"]
+    assert variant["l1"] != base["l1"]  # the same weights, run differently
+    assert "nothing trained" in (tmp_path / "results" / "lo.md").read_text()

@@ -249,3 +249,31 @@ def test_generation_that_fails_halfway_leaves_the_earlier_video(tmp_path, reques
         inference.generate_video(G, cfg, labels, out, side=True)
     assert out.read_bytes() == before
     assert [p.name for p in out_dir.iterdir()] == ["sample.mp4"]
+
+
+def test_generate_runs_with_a_setting_that_keeps_the_weights_and_refuses_one_that_does_not(tmp_path, capsys):
+    """``generate --set``: the label-checked warp changes the frames of the same weights (the car
+    moves 4 px per frame: the road it uncovers is hallucinated); a setting that changes the
+    weights' shapes, or a bad key, is one error line naming the file or the key."""
+    labels = _labels(tmp_path / "labels", n=4)
+    _checkpoint(tmp_path / "generator.pt")
+    frames = {}
+    for name, extra in (("plain", []), ("checked", ["--set", "model.label_occlusion=true"])):
+        rc = main(["generate", "--checkpoint", str(tmp_path / "generator.pt"), "--input", str(labels),
+                   "--out", str(tmp_path / name), *extra])
+        assert rc == 0
+        frames[name] = [np.asarray(Image.open(p)) for p in sorted((tmp_path / name).glob("*.png"))]
+    out = capsys.readouterr().out
+    assert "run with model.label_occlusion=true" in out
+    assert len(frames["plain"]) == len(frames["checked"]) == 4
+    assert np.array_equal(frames["plain"][0], frames["checked"][0])  # the first frame has nothing to warp
+    later = zip(frames["plain"][1:], frames["checked"][1:], strict=True)
+    assert any(not np.array_equal(a, b) for a, b in later)
+    rc = main(["generate", "--checkpoint", str(tmp_path / "generator.pt"), "--input", str(labels),
+               "--out", str(tmp_path / "wide"), "--set", "model.ngf=64"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {tmp_path / 'generator.pt'}: ") and "do not fit" in err
+    rc = main(["generate", "--checkpoint", str(tmp_path / "generator.pt"), "--input", str(labels),
+               "--out", str(tmp_path / "bad"), "--set", "model.nonsense=1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nonsense" in err and err.count("\n") == 1

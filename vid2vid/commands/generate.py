@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per second of the written video or GIF, > 0 (default 10): the "
                              "playback speed, not which frames are generated")
     parser.add_argument("--max-frames", type=frame_count, default=None, help="stop after this many frames")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="run the generator with a setting of its stored configuration changed, one "
+                             "that keeps the weights (repeatable): e.g. model.label_occlusion=true (check "
+                             "the warp against the label maps), model.warp_mode=bicubic")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to generate on: cpu, cuda, cuda:1, mps, ... (default: cuda when "
                              "a GPU is visible, else cpu)")
@@ -76,12 +80,13 @@ def resolve_checkpoint(checkpoint: str) -> str:
     return checkpoint
 
 
-def _load_generator(checkpoint: str):
-    """``load_generator`` whose failures become one-line ValueErrors naming the file."""
+def _load_generator(checkpoint: str, overrides: list[str] = ()):
+    """``load_generator`` (with ``overrides`` of its stored configuration) whose failures become
+    one-line ValueErrors naming the file."""
     from vid2vid.models.io import load_generator
 
     try:
-        return load_generator(checkpoint, map_location="cpu")
+        return load_generator(checkpoint, map_location="cpu", overrides=overrides)
     except RuntimeError as err:
         if err.__cause__ is not None:  # torch.load could not read the file
             reason = f"not a loadable checkpoint (torch.load raised {type(err.__cause__).__name__})"
@@ -100,12 +105,13 @@ def run(args: argparse.Namespace) -> int:
         if folder is not None and not Path(folder).is_dir():
             raise DataError(f"{folder}: {flag} folder not found")
     checkpoint = resolve_checkpoint(args.checkpoint)
-    cfg, G, step = _load_generator(checkpoint)
+    cfg, G, step = _load_generator(checkpoint, args.overrides)
     features, how = feature_source(args, cfg, checkpoint, step)
     path, n = generate_video(G, cfg, args.input, args.out, real_dir=args.real, inst_dir=args.inst,
                              side=args.side_by_side, fps=args.fps, max_frames=args.max_frames,
                              device=args.device, features=features)
-    print(f"wrote {n} frames to {path} (generator of step {step}, preset {cfg.preset}{how})")
+    settings = f", run with {' '.join(args.overrides)}" if args.overrides else ""
+    print(f"wrote {n} frames to {path} (generator of step {step}, preset {cfg.preset}{how}{settings})")
     return 0
 
 

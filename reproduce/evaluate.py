@@ -185,6 +185,7 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
 
     flow, occluded = video["flow"][1:], video["occlusion"][1:]
     we = warping_error(fake, flow, occluded)
+    ends = max(1, min(DRIFT_FRAMES, fake.shape[0] // 2))  # frames at each end (fewer in short videos)
     return {"l1": l1_error(fake, video["real"]), "psnr": psnr(fake, video["real"]),
             "fg_error": foreground_error(fake, video["real"], video["fg"]), "warping_error": we,
             "excess_warping_error": excess(we, real_warping_error),
@@ -192,8 +193,8 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
             "static_flicker": flicker(fake, flows=flow, occlusion=occluded),
             "sharpness_ratio": sharpness_ratio(fake, video["real"]),
             "streak_ratio": streak_ratio(fake, video["real"]),
-            "late_streak_ratio": streak_ratio(fake[-DRIFT_FRAMES:], video["real"][-DRIFT_FRAMES:]),
-            "late_early_l1": late_early_l1(fake, video["real"])}
+            "late_streak_ratio": streak_ratio(fake[-ends:], video["real"][-ends:]),
+            "late_early_l1": late_early_l1(fake, video["real"], ends)}
 
 
 def video_pans(videos: list[dict]) -> np.ndarray:

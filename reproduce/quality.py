@@ -74,15 +74,17 @@ def ensure_eval_data(cfg, sequences: int, root: Path | None = None) -> Path:
     return root
 
 
-def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root: Path | None = None) -> dict:
-    """The quality report of one ``generator.pt`` on the fresh test sequences of its motion."""
+def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root: Path | None = None,
+             overrides: list[str] = ()) -> dict:
+    """The quality report of one ``generator.pt`` on the fresh test sequences of its motion, run with
+    ``overrides`` of its stored configuration (settings that keep the weights)."""
     import torch
 
     from vid2vid.models.io import load_generator
     from vid2vid.quality import evaluate_generator, frame_strip, load_test_videos
 
     torch.manual_seed(0)
-    cfg, G, step = load_generator(checkpoint)
+    cfg, G, step = load_generator(checkpoint, overrides=overrides)
     root = ensure_eval_data(cfg, sequences, root)
     videos = load_test_videos(cfg, root)
     report = evaluate_generator(G, cfg, videos)
@@ -91,7 +93,7 @@ def evaluate(checkpoint: Path, sequences: int, picture: Path | None = None, root
         T = videos[0]["image"].shape[0]
         frame_strip(videos[0], {"model": outputs[0]}, [0, 5, T // 2, T - 1], picture)
     shown = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root
-    report.update(step=step, eval_root=str(shown), checkpoint=str(checkpoint))
+    report.update(step=step, eval_root=str(shown), checkpoint=str(checkpoint), run_with=list(overrides))
     return report
 
 
@@ -544,6 +546,9 @@ def main(argv=None) -> int:
                    help="only print GENERATOR's streak ratio by frame of its rollouts (detail lost across x)")
     p.add_argument("--warp-mode", default=None, choices=["bilinear", "bicubic"],
                    help="with --streaks: resample the previous frame this way instead of the generator's own")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="run_with",
+                   help="with --evaluate: run the generator with this setting of its stored configuration "
+                        "changed, one that keeps the weights (e.g. model.label_occlusion=true; repeatable)")
     p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
                    help="only print the true and predicted camera pan on training videos of --pan-data")
     p.add_argument("--pan-data", default="data/synthetic", help="dataset whose training videos --pan reads")
@@ -584,7 +589,8 @@ def main(argv=None) -> int:
     if args.evaluate:
         from vid2vid.quality import format_report
 
-        print(format_report(evaluate(Path(args.evaluate), args.eval_sequences, root=eval_at)))
+        print(format_report(evaluate(Path(args.evaluate), args.eval_sequences, root=eval_at,
+                                     overrides=args.run_with)))
         return 0
     from parallel import train_parallel
 

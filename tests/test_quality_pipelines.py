@@ -220,6 +220,20 @@ def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(t
     assert all(r > 0 for r in bilinear["real_ratio"].values()) and "| 5 |" in table
 
 
+def test_evaluate_runs_the_same_weights_with_a_setting_changed(tmp_path):
+    """``quality.py --evaluate G --set model.label_occlusion=true``: the report says how it ran, and
+    with a flow that moves 4 px the label check changes the frames (the uncovered road and the
+    entering border are hallucinated)."""
+    sys.path.insert(0, str(REPO / "reproduce"))
+    import quality
+
+    path, root = _tiny_generator_and_test_videos(tmp_path, flow_x=4.0)
+    plain = quality.evaluate(path, 2, root=root)
+    checked = quality.evaluate(path, 2, root=root, overrides=["model.label_occlusion=true"])
+    assert plain["run_with"] == [] and checked["run_with"] == ["model.label_occlusion=true"]
+    assert checked["l1"] != pytest.approx(plain["l1"])
+
+
 @pytest.mark.slow
 def test_real_clip_prepares_trains_both_models_and_measures_them(tmp_path):
     """``reproduce/real_clip.py`` end to end at tiny scale on a clip the test writes (a textured

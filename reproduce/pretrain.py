@@ -200,7 +200,9 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
             torch.manual_seed(0)
             cfg, G, step = load_generator(f)
             if videos is None:
-                videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, eval_root))
+                test_root = ensure_eval_data(cfg, sequences, eval_root)
+                videos = load_test_videos(cfg, test_root)
+                data = data_words(cfg)
             report = evaluate_generator(G, cfg, videos)
             outputs = report.pop("_outputs")
             results[name][result_key(f, step)] = report
@@ -212,7 +214,28 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
     frame_strip(videos[0], outputs_of, [0, 5, T // 2, T - 1], out / "frames.png")
     write_sample(videos[0], outputs_of, out / "sample.gif")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results, committed
+    return results, committed, {"test_root": test_root, "data": data}
+
+
+def data_words(cfg) -> str:
+    """The synthetic videos' settings in words: the benchmark's (``reproduce/tables.py``) or not."""
+    d = cfg.data
+    colours = ("one colour per car and clothing part (`data.synthetic_foreground_palette=true`)"
+               if d.synthetic_foreground_palette else "cars and clothes in random colours")
+    still = (f"{d.synthetic_still_camera:g} of them with a still camera (`data.synthetic_still_camera`)"
+             if d.synthetic_still_camera else "every camera panning")
+    same = d.synthetic_foreground_palette and d.synthetic_still_camera == 0.25
+    return f"{colours}, {still}" + (": the data of the Tables' benchmark" if same else "")
+
+
+def precision_words(runs: Path) -> str:
+    """Each model's training precision, from its ``run_info.json``."""
+    words = []
+    for name in MODELS:
+        info = runs / name / "run_info.json"
+        mp = json.loads(info.read_text()).get("mixed_precision") if info.is_file() else None
+        words.append(f"{name} {'fp32' if mp == 'no' else f'{mp} autocast' if mp else 'unrecorded'}")
+    return ", ".join(words)
 
 
 def write_sample(video: dict, finals: dict[str, dict], path: Path) -> None:
@@ -240,7 +263,8 @@ def warmup_summary(log: Path) -> str:
 
 
 def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int,
-                 warmup: str = "", committed: dict[str, str] | None = None) -> None:
+                 warmup: str = "", committed: dict[str, str] | None = None, data: str = "",
+                 test_root: Path | None = None, precision: str = "") -> None:
     def fmt(r: dict, key: str) -> str:
         if key not in r:
             return "-"
@@ -265,6 +289,9 @@ def write_readme(out: Path, results: dict, seconds: dict, command: str, sequence
     from quality import machine
 
     times = ", ".join(f"{n} {s / 60:.0f} min" for n, s in seconds.items()) or "see the logs"
+    test = Path(test_root) if test_root is not None else Path("data/synthetic")
+    if test.is_absolute() and test.is_relative_to(REPO):
+        test = test.relative_to(REPO)
     text = f"""# Pretrained CPU models on the synthetic street videos
 
 `synthetic_vid2vid.pt` (vid2vid, the `synthetic` preset) and `synthetic_per_frame.pt` (the per-frame
@@ -272,11 +299,14 @@ baseline, `reproduce/configs/tables/pix2pixHD.yaml`), in the `generator.pt` form
 
 ```bash
 python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.pt \\
-    --input data/synthetic/test_A/seq_0000 --real data/synthetic/test_B/seq_0000 --side-by-side --out v.mp4
+    --input {test}/test_A/seq_0000 --real {test}/test_B/seq_0000 --side-by-side --out v.mp4
 ```
 
+(`{test}` holds the test videos below; `python reproduce/pretrain.py --stage evaluate` writes it.)
+
 Made by {command} (training time: {times}); steps: {steps},
-on {sequences} training videos (64 x 128, 30 frames, seed 0), one thread per model, side by side with
+on {sequences} training videos (64 x 128, 30 frames, seed 0; {data or 'see the command'}),
+one thread per model ({precision or 'precision: see the logs'}), side by side with
 other jobs on the 2-core machine
 (logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`). {warmup}
 Evaluated by `python reproduce/pretrain.py --stage evaluate` on {machine()}.
@@ -366,8 +396,8 @@ def main(argv=None) -> int:
             elif name not in seconds and done.is_file():
                 seconds[name] = float(done.read_text().split()[0])
         eval_root = Path(args.eval_root) if args.eval_root else None
-        results, committed = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, finals,
-                                      unrefined)
+        results, committed, tested = evaluate(runs, out, args.eval_sequences, eval_root, final_steps, finals,
+                                              unrefined)
         made = made_by(runs, command)
         note = ""
         command_line = "python reproduce/pretrain.py --stage evaluate " + " ".join(
@@ -395,7 +425,8 @@ def main(argv=None) -> int:
         elif refine_note:
             note = f"{refine_note} (`{command_line}`)."
         write_readme(out, results, seconds, made, args.sequences,
-                     warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed)
+                     warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed,
+                     tested["data"], tested["test_root"], precision_words(runs))
         print(f"wrote {out}")
     return 0
 

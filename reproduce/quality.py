@@ -58,19 +58,23 @@ def motion_of(args: list[str]) -> float:
 
 
 def ensure_eval_data(cfg, sequences: int, root: Path | None = None) -> Path:
-    """Test sequences of seed 1 (training uses seed 0) at the configuration's size and motion, in
-    ``<root>/quality_eval_motion<M>`` (``root`` defaults to ``data``)."""
+    """Test sequences of seed 1 (training uses seed 0) at the configuration's size, motion, foreground
+    palette and still-camera fraction, in ``<root>/quality_eval_motion<M>`` (``root`` defaults to
+    ``data``; ``_palette`` and ``_still<F>`` are added to the name where those are on)."""
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
     motion = cfg.data.synthetic_motion
-    root = (Path(root) if root is not None else REPO / "data") / f"quality_eval_motion{motion:g}"
+    name = f"quality_eval_motion{motion:g}"
+    name += "_palette" * bool(cfg.data.synthetic_foreground_palette)
+    name += f"_still{cfg.data.synthetic_still_camera:g}" * bool(cfg.data.synthetic_still_camera)
+    root = (Path(root) if root is not None else REPO / "data") / name
     from vid2vid.data.layout import list_sequences
 
     have = len(list_sequences(root / "test_A")) if (root / "test_A").is_dir() else 0
     if have != sequences:  # sequence i is the same whatever the count, so a rewrite only adds or drops
         write_dataset(root, n_train=0, n_test=sequences, frames=cfg.data.synthetic_frames,
                       height=cfg.data.height, width=cfg.data.width, seed=1,
-                      config=SyntheticConfig().with_motion(motion), progress=False, overwrite=True)
+                      config=SyntheticConfig.from_data_config(cfg.data), progress=False, overwrite=True)
     return root
 
 
@@ -600,7 +604,9 @@ def main(argv=None) -> int:
     for name in args.variants:
         extra = VARIANTS[name][1]
         data = f"data.root={args.data_root}/quality_train_motion{motion_of(extra):g}"
-        models[name] = [*extra, data, f"train.niter={10**6}", "train.sample_every=0", *args.overrides,
+        # fp32, as the committed study was made (the preset says auto); overridable
+        models[name] = [*extra, data, f"train.niter={10**6}", "train.sample_every=0",
+                        "train.mixed_precision=no", *args.overrides,
                         "--max-steps", str(args.steps)]
     from vid2vid.config import get_preset
 

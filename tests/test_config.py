@@ -1,5 +1,7 @@
 """Config: presets follow the reference recipes, YAML round trip, checked overrides."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -138,3 +140,14 @@ def test_inconsistent_combinations_are_rejected():
 def test_unknown_preset_suggests_a_name():
     with pytest.raises(ConfigError, match=r"unknown preset 'cityscape-512'.*'cityscapes-512'"):
         get_preset("cityscape-512")
+
+
+def test_the_synthetic_preset_trains_in_bf16_where_native_and_the_tables_stay_fp32():
+    """The synthetic preset picks its precision by the CPU; the committed Tables were trained in fp32
+    and their configs keep it, so that rerunning them repeats what was measured."""
+    assert get_preset("synthetic").train.mixed_precision == "auto"
+    assert get_preset("tiny").train.mixed_precision == "no"  # the same numbers on every CPU
+    tables = sorted((Path(__file__).resolve().parents[1] / "reproduce" / "configs" / "tables").glob("*.yaml"))
+    assert len(tables) == 5
+    for path in tables:
+        assert Config.from_yaml(path).train.mixed_precision == "no", path.name

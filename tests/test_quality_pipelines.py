@@ -43,6 +43,10 @@ def test_pretrain_trains_both_models_measures_every_snapshot_and_writes_the_read
     assert (out / "frames.png").stat().st_size > 0 and (out / "log_vid2vid.jsonl").is_file()
     assert (out / "sample.gif").stat().st_size > 0
     assert "flow head was warmed up for" in readme and (out / "warmup_vid2vid.jsonl").is_file()
+    # what the models learnt from, how, and where the README's test video is
+    assert "cars and clothes in random colours, every camera panning" in readme
+    assert "per_frame fp32" in readme  # reproduce/configs/tables/pix2pixHD.yaml pins fp32
+    assert f"--input {tmp_path / 'eval' / 'quality_eval_motion4'}/test_A/seq_0000" in readme
 
     # judged and committed at an earlier snapshot
     run("reproduce/pretrain.py", "--stage", "evaluate", "--final-step", "1", "--sequences", "2", "--runs",
@@ -267,3 +271,22 @@ def test_real_clip_prepares_trains_both_models_and_measures_them(tmp_path):
     assert "| warping error" in (tmp_path / "res" / "README.md").read_text()
     assert (tmp_path / "res" / "frames.png").is_file()
     assert "vid2vid / per-frame" in res.stdout
+
+
+def test_quality_test_videos_follow_the_models_data_settings(tmp_path):
+    """A model trained on the benchmark's data (foreground palette, still cameras) is measured on
+    test videos made the same way, in a folder of their own: never on videos of other settings."""
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from quality import ensure_eval_data
+
+    from vid2vid.config import get_preset
+
+    base = get_preset("tiny").override(["data.synthetic_frames=3", "data.synthetic_motion=4"])
+    bench = base.override(["data.synthetic_foreground_palette=true", "data.synthetic_still_camera=0.5"])
+    plain_root, bench_root = ensure_eval_data(base, 2, tmp_path), ensure_eval_data(bench, 2, tmp_path)
+    assert plain_root.name == "quality_eval_motion4"
+    assert bench_root.name == "quality_eval_motion4_palette_still0.5"
+    recorded = json.loads((bench_root / "synthetic.json").read_text())["config"]
+    assert recorded["foreground_palette"] is True and recorded["still_camera"] == 0.5
+    plain = json.loads((plain_root / "synthetic.json").read_text())["config"]
+    assert plain.get("foreground_palette") in (None, False)

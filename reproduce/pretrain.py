@@ -203,18 +203,26 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
                 test_root = ensure_eval_data(cfg, sequences, eval_root)
                 videos = load_test_videos(cfg, test_root)
                 data = data_words(cfg)
+                shown = first_panning(videos)
             report = evaluate_generator(G, cfg, videos)
             outputs = report.pop("_outputs")
             results[name][result_key(f, step)] = report
             if f == final:
-                outputs_of[name] = outputs[0]
+                outputs_of[name] = outputs[shown]
                 committed[name] = result_key(f, step)
                 print(f"== {name} (step {step})\n{format_report(report)}", flush=True)
-    T = videos[0]["image"].shape[0]
-    frame_strip(videos[0], outputs_of, [0, 5, T // 2, T - 1], out / "frames.png")
-    write_sample(videos[0], outputs_of, out / "sample.gif")
+    T = videos[shown]["image"].shape[0]
+    frame_strip(videos[shown], outputs_of, [0, 5, T // 2, T - 1], out / "frames.png")
+    write_sample(videos[shown], outputs_of, out / "sample.gif")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results, committed, {"test_root": test_root, "data": data}
+    return results, committed, {"test_root": test_root, "data": data, "shown": shown}
+
+
+def first_panning(videos: list[dict], pan: float = 0.5) -> int:
+    """The first test video whose camera moves (median length of its true flow, frame 0's empty one
+    left out, at least ``pan`` pixels; 0 when none does): the pictures show it, as streaks and smearing
+    show on a pan."""
+    return next((i for i, v in enumerate(videos) if float(v["flow"][1:].norm(dim=1).median()) >= pan), 0)
 
 
 def data_words(cfg) -> str:
@@ -264,7 +272,7 @@ def warmup_summary(log: Path) -> str:
 
 def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int,
                  warmup: str = "", committed: dict[str, str] | None = None, data: str = "",
-                 test_root: Path | None = None, precision: str = "") -> None:
+                 test_root: Path | None = None, precision: str = "", shown: str = "seq_0000") -> None:
     def fmt(r: dict, key: str) -> str:
         if key not in r:
             return "-"
@@ -299,10 +307,11 @@ baseline, `reproduce/configs/tables/pix2pixHD.yaml`), in the `generator.pt` form
 
 ```bash
 python -m vid2vid generate --checkpoint reproduce/pretrained/synthetic_vid2vid.pt \\
-    --input {test}/test_A/seq_0000 --real {test}/test_B/seq_0000 --side-by-side --out v.mp4
+    --input {test}/test_A/{shown} --real {test}/test_B/{shown} --side-by-side --out v.mp4
 ```
 
-(`{test}` holds the test videos below; `python reproduce/pretrain.py --stage evaluate` writes it.)
+(`{test}` holds the test videos below, which `python reproduce/pretrain.py --stage evaluate` writes;
+`{shown}`, the first whose camera pans, is the one pictured.)
 
 Made by {command} (training time: {times}); steps: {steps},
 on {sequences} training videos (64 x 128, 30 frames, seed 0; {data or 'see the command'}),
@@ -426,7 +435,7 @@ def main(argv=None) -> int:
             note = f"{refine_note} (`{command_line}`)."
         write_readme(out, results, seconds, made, args.sequences,
                      warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed,
-                     tested["data"], tested["test_root"], precision_words(runs))
+                     tested["data"], tested["test_root"], precision_words(runs), f"seq_{tested['shown']:04d}")
         print(f"wrote {out}")
     return 0
 

@@ -290,3 +290,14 @@ def test_quality_test_videos_follow_the_models_data_settings(tmp_path):
     assert recorded["foreground_palette"] is True and recorded["still_camera"] == 0.5
     plain = json.loads((plain_root / "synthetic.json").read_text())["config"]
     assert plain.get("foreground_palette") in (None, False)
+
+
+def test_the_pretrained_models_pictures_show_the_first_video_whose_camera_pans():
+    sys.path.insert(0, str(REPO / "reproduce"))
+    from pretrain import first_panning
+
+    still, pan = torch.zeros(5, 2, 8, 8), torch.zeros(5, 2, 8, 8)
+    still[1:, :, :2] = 4.0  # a car moving over a still background: the median pixel stays put
+    pan[1:, 0] = 4.0  # frame 0 has no previous frame, so its flow is empty
+    assert first_panning([{"flow": still}, {"flow": still}, {"flow": pan}]) == 2
+    assert first_panning([{"flow": still}]) == 0  # none pans: the first

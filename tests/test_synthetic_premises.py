@@ -153,6 +153,18 @@ def test_run_config_keys_reach_the_dataset():
     assert SyntheticConfig.from_data_config(get_preset("tiny").data) == SyntheticConfig()
 
 
+def test_a_trained_models_videos_follow_its_data_settings():
+    data = get_preset("synthetic").override(["data.synthetic_foreground_palette=true",
+                                             "data.synthetic_still_camera=0.25"]).data
+    seen = SyntheticConfig.of_model(data)
+    assert (seen.height, seen.width, seen.frames) == (64, 128, 30)
+    assert seen.foreground_palette and seen.still_camera == 0.25
+    assert seen.camera_speed == SyntheticConfig().with_motion(4.0).camera_speed  # the preset's motion
+    panning = SyntheticConfig.of_model(data, frames=6, panning=True)
+    assert panning.frames == 6 and panning.still_camera == 0.0 and panning.foreground_palette
+    assert not any(camera_is_still([1, 1, i], panning.still_camera) for i in range(8))
+
+
 def test_the_main_job_refuses_a_synthetic_dataset_of_other_options(tmp_path):
     sys.path.insert(0, str(REPO / "reproduce"))
     from train import ensure_synthetic_data

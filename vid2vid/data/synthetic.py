@@ -153,6 +153,16 @@ class SyntheticConfig:
             raise ConfigError(f"{key}: {err}") from None
         return cfg.with_motion(data.synthetic_motion)
 
+    @classmethod
+    def of_model(cls, data: DataConfig, frames: int | None = None, panning: bool = False) -> SyntheticConfig:
+        """The videos a model trained with ``data`` learnt from (motion, foreground palette, still
+        cameras), at its frame size, ``frames`` frames long (default ``data.synthetic_frames``):
+        what to show a trained generator, e.g. ``load_generator(path)[0].data``. ``panning`` keeps
+        every camera moving, for pictures of the pan (where streaks and smearing show)."""
+        return replace(cls.from_data_config(data), height=data.height, width=data.width,
+                       frames=data.synthetic_frames if frames is None else frames,
+                       still_camera=0.0 if panning else data.synthetic_still_camera)
+
     def recorded_mismatch(self, recorded: dict) -> str | None:
         """How a dataset's recorded settings (``synthetic.json``'s ``"config"``) differ from these, in
         words naming the ``data.synthetic_*`` key that asks otherwise; ``None`` when they agree. A

@@ -64,9 +64,7 @@ def ensure_eval_data(cfg, sequences: int, root: Path | None = None) -> Path:
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
     motion = cfg.data.synthetic_motion
-    name = f"quality_eval_motion{motion:g}"
-    name += "_palette" * bool(cfg.data.synthetic_foreground_palette)
-    name += f"_still{cfg.data.synthetic_still_camera:g}" * bool(cfg.data.synthetic_still_camera)
+    name = f"quality_eval_motion{motion:g}{SyntheticConfig.from_data_config(cfg.data).settings_suffix()}"
     root = (Path(root) if root is not None else REPO / "data") / name
     from vid2vid.data.layout import list_sequences
 

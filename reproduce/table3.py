@@ -18,11 +18,12 @@ frames of the same test windows and asked for the next ``N``:
   vid2vid's error is the label prediction's).
 
 The three models are trained (``reproduce/train_predictor.py``, ``--jobs`` processes of one thread)
-on the training sequences of seed 0, the videos vid2vid was trained on (``data/prediction_train``:
-``--train-sequences`` videos of 30 frames at 64 x 128, 4x motion, as ``reproduce/pretrain.py`` made
-them), with one budget (the same windows of ``K + R`` frames, steps and batch), once per seed of
+on the training sequences of seed 0, the videos vid2vid was trained on (``data/prediction_train<S>``:
+``--train-sequences`` videos of 30 frames at 64 x 128 made with the generator's data settings, as
+``reproduce/pretrain.py`` made them; ``<S>`` names those settings, e.g. ``_palette_still0.25``), with
+one budget (the same windows of ``K + R`` frames, steps and batch), once per seed of
 ``--seeds``. Evaluation uses the test sequences of a seed that no training saw (seed 1,
-``data/prediction_test``), ``--windows`` windows per sequence, and the metrics of Tables 1-2
+``data/prediction_test<S>``), ``--windows`` windows per sequence, and the metrics of Tables 1-2
 (``reproduce/evaluate.py``'s :func:`measure`: video FID on the synthetic-domain 3D CNN, per-frame FID,
 warping error along the true flow, L1, PSNR, foreground L1) on the ``N`` predicted frames; plus the
 label model's pixel accuracy and mean IoU against the true future labels. Every number is the mean
@@ -68,28 +69,46 @@ SMOKE = {"train_sequences": 2, "test_sequences": 1, "frames": 12, "steps": 2, "b
                       "mcnet": {"widths": [4, 8]}}}
 
 
-def ensure_data(root: Path, split: str, sequences: int, frames: int, seed: int, size: tuple[int, int],
-                motion: float) -> Path:
-    """``sequences`` synthetic videos of ``split`` (seed ``seed``) in ``root``, written if missing."""
+def ensure_data(root: Path, split: str, sequences: int, seed: int, scene) -> Path:
+    """``sequences`` synthetic videos of ``split`` (seed ``seed``) made with ``scene`` (a
+    :class:`~vid2vid.data.synthetic.SyntheticConfig`: the generator's own data settings) in ``root``,
+    written if missing or made with other settings."""
     from vid2vid.data.layout import list_sequences
-    from vid2vid.data.synthetic import SyntheticConfig, write_dataset
+    from vid2vid.data.synthetic import write_dataset
 
-    folder = root / f"{split}_A"
-    if folder.is_dir() and len(list_sequences(folder)) == sequences:
-        return root
+    folder, info = root / f"{split}_A", root / "synthetic.json"
+    if folder.is_dir() and len(list_sequences(folder)) == sequences and info.is_file():
+        recorded = json.loads(info.read_text()).get("config", {})
+        if not scene.recorded_mismatch(recorded) and recorded.get("frames", scene.frames) == scene.frames:
+            return root
     n_train, n_test = (sequences, 0) if split == "train" else (0, sequences)
     print(f"{root}: writing {sequences} synthetic {split} videos (seed {seed})", flush=True)
-    write_dataset(root, n_train=n_train, n_test=n_test, frames=frames, height=size[0], width=size[1],
-                  seed=seed, config=SyntheticConfig().with_motion(motion), progress=False, overwrite=True)
+    write_dataset(root, n_train=n_train, n_test=n_test, frames=scene.frames, height=scene.height,
+                  width=scene.width, seed=seed, config=scene, progress=False, overwrite=True)
     return root
+
+
+def committed_feature_net(scene) -> str:
+    """The committed synthetic feature network trained on ``scene``'s settings: the benchmark's
+    (``feature_net.pt``) or the plain preset's (``feature_net_preset.pt``)."""
+    from vid2vid.metrics.synthetic_features import scene_mismatch
+
+    for name in ("feature_net.pt", "feature_net_preset.pt"):
+        path = REPO / "reproduce" / "results" / "synthetic" / name
+        if path.is_file() and scene_mismatch(torch.load(path, map_location="cpu", weights_only=True)
+                                             .get("scene"), scene) is None:
+            return str(path.relative_to(REPO))
+    raise SystemExit("no committed feature network was trained on the generator's data settings; train one "
+                     "with `python reproduce/train_feature_net.py` and pass it as --feature-net")
 
 
 def model_file(runs: Path, seed: int, model: str) -> Path:
     return runs / f"seed{seed}" / f"{model}.pt"
 
 
-def _trained_as_asked(path: Path, budget: dict) -> bool:
-    """Whether ``path`` holds a model trained with exactly ``budget`` (else it is trained again)."""
+def _trained_as_asked(path: Path, budget: dict, data: Path | None = None) -> bool:
+    """Whether ``path`` holds a model trained with exactly ``budget`` on the videos in ``data`` (else
+    it is trained again)."""
     from vid2vid.prediction.checkpoint import load_predictor
 
     if not path.is_file():
@@ -98,7 +117,8 @@ def _trained_as_asked(path: Path, budget: dict) -> bool:
         _, _, info = load_predictor(path)
     except (ValueError, FileNotFoundError):
         return False
-    return all(info.get("training", {}).get(k) == v for k, v in budget.items())
+    same_data = data is None or info.get("data") == str(data)
+    return same_data and all(info.get("training", {}).get(k) == v for k, v in budget.items())
 
 
 def train_all(runs: Path, data: Path, seeds: list[int], budget: dict, settings: dict, jobs: int) -> None:
@@ -109,7 +129,7 @@ def train_all(runs: Path, data: Path, seeds: list[int], budget: dict, settings: 
     for model in ("prednet", "mcnet", "labels"):  # the longest first: the processes end together
         for seed in seeds:
             wanted = {**budget, "seed": seed, "model": settings.get(model, {})}
-            if not _trained_as_asked(model_file(runs, seed, model), wanted):
+            if not _trained_as_asked(model_file(runs, seed, model), wanted, data):
                 todo.append((seed, model))
     args_of = {}
     for seed, model in todo:
@@ -410,8 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=None,
                    help="models trained at a time, one process of one thread each (default 2; --smoke: 1, "
                         "in this process)")
-    p.add_argument("--feature-net", default="reproduce/results/synthetic/feature_net_preset.pt",
-                   help="synthetic-domain feature network; 'none' = untrained (smoke tests only)")
+    p.add_argument("--feature-net", default="auto",
+                   help="synthetic-domain feature network; 'auto' (default): the committed one trained on "
+                        "the generator's data settings; 'none' = untrained (smoke tests only)")
     args = p.parse_args(argv)
     frames, settings = 30, {}
     if args.jobs is None:
@@ -433,10 +454,15 @@ def main(argv: list[str] | None = None) -> int:
     runs, out, data = Path(args.runs), Path(args.results), Path(args.data_root)
     args.results = out
     cfg, _, _ = load_generator(args.generator)
-    size, motion = (cfg.data.height, cfg.data.width), cfg.data.synthetic_motion
-    train_root = ensure_data(data / "prediction_train", "train", args.train_sequences, frames, 0, size,
-                             motion)
-    test_root = ensure_data(data / "prediction_test", "test", args.test_sequences, frames, 1, size, motion)
+    # the predictors learn from, and are tested on, videos made as vid2vid's own were
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    scene = SyntheticConfig.of_model(cfg.data, frames)
+    tail = scene.settings_suffix()
+    train_root = ensure_data(data / f"prediction_train{tail}", "train", args.train_sequences, 0, scene)
+    test_root = ensure_data(data / f"prediction_test{tail}", "test", args.test_sequences, 1, scene)
+    if args.feature_net == "auto":
+        args.feature_net = committed_feature_net(scene)
     budget = {"steps": args.steps, "batch_size": args.batch_size, "n_past": args.past,
               "n_future": args.train_future, "flow_weight": args.flow_weight}
     if args.stage in ("all", "train"):

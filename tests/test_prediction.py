@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,28 @@ def test_train_predictor_refuses_an_unknown_model_setting_in_one_line(tmp_path, 
     err = capsys.readouterr().err
     assert "error: prednet model: unknown setting(s) ['layers']; known: ['channels', 'kernel']" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_table3_data_and_feature_network_follow_the_generators_data_settings(tmp_path):
+    """Table 3's predictors learn from videos made as the generator's own were, in folders named by
+    their settings, and its FIDs use the committed feature network of those scenes."""
+    sys.path.insert(0, str(ROOT / "reproduce"))
+    from table3 import committed_feature_net, ensure_data
+
+    from vid2vid.config import get_preset
+    from vid2vid.data.synthetic import SyntheticConfig
+
+    plain = get_preset("synthetic").data
+    bench = get_preset("synthetic").override(["data.synthetic_foreground_palette=true",
+                                              "data.synthetic_still_camera=0.25"]).data
+    assert committed_feature_net(SyntheticConfig.of_model(plain)).endswith("feature_net_preset.pt")
+    assert committed_feature_net(SyntheticConfig.of_model(bench)).endswith("feature_net.pt")
+    assert SyntheticConfig.of_model(bench).settings_suffix() == "_palette_still0.25"
+
+    small = get_preset("tiny").data  # 32 x 64
+    root = ensure_data(tmp_path / "d", "train", 1, 0, SyntheticConfig.of_model(small, 3))
+    first = json.loads((root / "synthetic.json").read_text())["config"]
+    assert not first["foreground_palette"] and first["frames"] == 3
+    palette = replace(SyntheticConfig.of_model(small, 3), foreground_palette=True)
+    ensure_data(root, "train", 1, 0, palette)  # other settings in the same folder: written again
+    assert json.loads((root / "synthetic.json").read_text())["config"]["foreground_palette"]

@@ -163,6 +163,11 @@ class SyntheticConfig:
                        frames=data.synthetic_frames if frames is None else frames,
                        still_camera=0.0 if panning else data.synthetic_still_camera)
 
+    def settings_suffix(self) -> str:
+        """``_palette`` and ``_still<F>`` where those options are on ("" where off): a folder name's
+        tail that keeps videos of other settings apart."""
+        return "_palette" * self.foreground_palette + f"_still{self.still_camera:g}" * bool(self.still_camera)
+
     def recorded_mismatch(self, recorded: dict) -> str | None:
         """How a dataset's recorded settings (``synthetic.json``'s ``"config"``) differ from these, in
         words naming the ``data.synthetic_*`` key that asks otherwise; ``None`` when they agree. A

@@ -272,7 +272,8 @@ def warmup_summary(log: Path) -> str:
 
 def write_readme(out: Path, results: dict, seconds: dict, command: str, sequences: int,
                  warmup: str = "", committed: dict[str, str] | None = None, data: str = "",
-                 test_root: Path | None = None, precision: str = "", shown: str = "seq_0000") -> None:
+                 test_root: Path | None = None, precision: str = "", shown: str = "seq_0000",
+                 evaluated_by: str = "python reproduce/pretrain.py --stage evaluate") -> None:
     def fmt(r: dict, key: str) -> str:
         if key not in r:
             return "-"
@@ -318,7 +319,7 @@ on {sequences} training videos (64 x 128, 30 frames, seed 0; {data or 'see the c
 one thread per model ({precision or 'precision: see the logs'}), side by side with
 other jobs on the 2-core machine
 (logs: `log_vid2vid.jsonl`, `log_per_frame.jsonl`). {warmup}
-Evaluated by `python reproduce/pretrain.py --stage evaluate` on {machine()}.
+Evaluated by `{evaluated_by}` on {machine()}.
 Measured on {final['vid2vid']['sequences']} fresh test videos (seed 1) of 30 frames, generated as
 inference does (first frame from the labels, each output fed back); in brackets the ratio to the
 real video's value on the same videos. The metrics are those of `reproduce/quality.py`.
@@ -409,11 +410,6 @@ def main(argv=None) -> int:
                                               unrefined)
         made = made_by(runs, command)
         note = ""
-        command_line = "python reproduce/pretrain.py --stage evaluate " + " ".join(
-            [*(["--final-step", *args.final_step] if args.final_step else []),
-             *(["--average-from", *args.average_from] if args.average_from else []),
-             *([f"--refine-flow {args.refine_flow} --refine-sequences {args.refine_sequences}"]
-               if args.refine_flow > 0 else [])])
         snapshot_steps = {n: s for n, s in (final_steps or {}).items() if n not in (average_from or {})}
         parts = []
         if snapshot_steps:
@@ -430,12 +426,13 @@ def main(argv=None) -> int:
         note = ""
         if parts:
             text = "; ".join(parts)
-            note = f" {text[0].upper()}{text[1:]} (`{command_line}`).{refine_note}"
+            note = f" {text[0].upper()}{text[1:]} (the evaluation's command, below).{refine_note}"
         elif refine_note:
-            note = f"{refine_note} (`{command_line}`)."
+            note = refine_note
         write_readme(out, results, seconds, made, args.sequences,
                      warmup_summary(runs / "vid2vid" / "warmup.jsonl") + note, committed,
-                     tested["data"], tested["test_root"], precision_words(runs), f"seq_{tested['shown']:04d}")
+                     tested["data"], tested["test_root"], precision_words(runs), f"seq_{tested['shown']:04d}",
+                     command)
         print(f"wrote {out}")
     return 0
 

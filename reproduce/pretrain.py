@@ -218,11 +218,12 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
     return results, committed, {"test_root": test_root, "data": data, "shown": shown}
 
 
-def first_panning(videos: list[dict], pan: float = 0.5) -> int:
-    """The first test video whose camera moves (median length of its true flow, frame 0's empty one
-    left out, at least ``pan`` pixels; 0 when none does): the pictures show it, as streaks and smearing
-    show on a pan."""
-    return next((i for i, v in enumerate(videos) if float(v["flow"][1:].norm(dim=1).median()) >= pan), 0)
+def first_panning(videos: list[dict]) -> int:
+    """The first test video whose camera moves (:func:`vid2vid.quality.camera_moves`; 0 when none
+    does): the pictures show it, as streaks and smearing show on a pan."""
+    from vid2vid.quality import camera_moves
+
+    return next((i for i, v in enumerate(videos) if camera_moves(v)), 0)
 
 
 def data_words(cfg) -> str:

@@ -405,12 +405,17 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
     streak ratio (:func:`vid2vid.metrics.validity.streak_ratio`, the vertical over the horizontal
     gradient energy, over the real frame's) of the fresh test videos, and the real frames' own
     vertical-to-horizontal ratio. ``warp_mode`` replaces the generator's ``model.warp_mode`` for
-    this rollout (the network is unchanged: how resampling alone shapes the streaks)."""
+    this rollout (the network is unchanged: how resampling alone shapes the streaks).
+
+    Also per camera (panning videos, still ones: :func:`vid2vid.quality.camera_moves`), the streak
+    ratio of the generated frames beside that of the real first frame carried along the generator's
+    own flow and along the true flow (:func:`vid2vid.quality.carry_real_first_frame`: a perfect mask
+    and hallucination): what the flow alone, and resampling alone, do to the detail."""
     import torch
 
     from vid2vid.metrics.validity import directional_energy
     from vid2vid.models.io import load_generator
-    from vid2vid.quality import load_test_videos, rollout
+    from vid2vid.quality import camera_moves, carry_real_first_frame, load_test_videos, rollout
 
     cfg, G, step = load_generator(checkpoint)
     G.eval()
@@ -419,24 +424,54 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
     videos = load_test_videos(cfg, ensure_eval_data(cfg, sequences, root))
     T = min(v["label"].shape[0] for v in videos)
     frames = sorted({t for t in STREAK_FRAMES if t < T} | {T - 1})
-    fake_e, real_e = {t: [0.0, 0.0] for t in frames}, {t: [0.0, 0.0] for t in frames}
+    sources = ("generated", "its flow", "true flow", "real")
+    groups = ("all", "panning", "still")
+    energy = {(g, k): {t: [0.0, 0.0] for t in frames} for g in groups for k in sources}
+    counts = dict.fromkeys(groups, 0)
     for v in videos:
         torch.manual_seed(0)
         with torch.no_grad():
-            x = rollout(G, cfg, v)["x"]
-        for t in frames:
-            for acc, clip in ((fake_e, x[t:t + 1]), (real_e, v["image"][t:t + 1])):
-                ex, ey = directional_energy(clip)
-                acc[t][0] += ex
-                acc[t][1] += ey
-    real_ratio = {t: real_e[t][1] / real_e[t][0] for t in frames}
-    streak = {t: (fake_e[t][1] / fake_e[t][0]) / real_ratio[t] for t in frames}
+            out = rollout(G, cfg, v)
+        clips = {"generated": out["x"], "real": v["image"]}
+        if "w" in out:
+            with torch.no_grad():
+                clips["its flow"] = carry_real_first_frame(v, out["w"])
+                clips["true flow"] = carry_real_first_frame(v, v["flow"])
+        for g in ("all", "panning" if camera_moves(v) else "still"):
+            counts[g] += 1
+            for k, clip in clips.items():
+                for t in frames:
+                    ex, ey = directional_energy(clip[t:t + 1])
+                    energy[(g, k)][t][0] += ex
+                    energy[(g, k)][t][1] += ey
+
+    def ratio(g: str, k: str, t: int) -> float:
+        (fx, fy), (rx, ry) = energy[(g, k)][t], energy[(g, "real")][t]
+        return (fy / fx) / (ry / rx) if counts[g] and fx > 0 and rx > 0 else float("nan")
+
+    real_ratio = {t: energy[("all", "real")][t][1] / energy[("all", "real")][t][0] for t in frames}
+    streak = {t: ratio("all", "generated", t) for t in frames}
+    by_camera = {g: {k: {t: ratio(g, k, t) for t in frames} for k in sources[:3]} for g in groups[1:]}
+
+    def cell(g: str, k: str, t: int) -> str:
+        r = by_camera[g][k][t]
+        return "-" if r != r else f"{r:.2f}"
+
     lines = [f"{checkpoint} (step {step}), warp {G.warp_mode}, {sequences} test videos of seed 1: streak "
              "ratio by frame (1 = the real frames' balance of vertical to horizontal detail; above 1: "
              "smeared along x)", "", "| frame | streak ratio | real frames' vertical / horizontal energy |",
              "|---|---|---|"]
     lines += [f"| {t} | {streak[t]:.2f} | {real_ratio[t]:.2f} |" for t in frames]
-    return "\n".join(lines), {"streak": streak, "real_ratio": real_ratio, "warp_mode": G.warp_mode}
+    lines += ["", f"By camera ({counts['panning']} panning videos, {counts['still']} still): the generated "
+              "frames, and the real first frame carried along the generator's flow and along the true flow "
+              "(each frame the previous one warped, the real frame where the true occlusion is: a perfect "
+              "mask and hallucination)", "",
+              "| frame | generated, panning | its flow, panning | true flow, panning | generated, still | "
+              "its flow, still | true flow, still |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t} | " + " | ".join(cell(g, k, t) for g in groups[1:] for k in sources[:3]) + " |"
+              for t in frames]
+    return "\n".join(lines), {"streak": streak, "real_ratio": real_ratio, "warp_mode": G.warp_mode,
+                              "by_camera": by_camera, "videos": {g: counts[g] for g in groups[1:]}}
 
 
 def where_table(checkpoint: Path, sequences: int, root: Path | None = None) -> tuple[str, dict]:

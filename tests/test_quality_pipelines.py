@@ -222,6 +222,26 @@ def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(t
     assert bilinear["streak"][0] == pytest.approx(bicubic["streak"][0])
     assert bilinear["streak"][5] != pytest.approx(bicubic["streak"][5])
     assert all(r > 0 for r in bilinear["real_ratio"].values()) and "| 5 |" in table
+    # by camera: these videos all pan; the real first frame is the real frame 0 whatever the flow
+    assert bilinear["videos"] == {"panning": 2, "still": 0}
+    assert bilinear["by_camera"]["panning"]["true flow"][0] == pytest.approx(1.0)
+    assert bilinear["by_camera"]["panning"]["its flow"][0] == pytest.approx(1.0)
+    assert all(r != r for r in bilinear["by_camera"]["still"]["generated"].values())  # none: NaN
+    assert "| generated, panning | its flow, panning |" in table
+
+
+def test_carrying_the_real_first_frame_keeps_it_where_nothing_moves_and_takes_the_real_where_occluded():
+    from vid2vid.quality import camera_moves, carry_real_first_frame
+
+    torch.manual_seed(0)
+    real = torch.rand(4, 3, 8, 8) * 2 - 1
+    still = {"image": real, "occlusion": torch.zeros(4, 1, 8, 8, dtype=torch.bool),
+             "flow": torch.zeros(4, 2, 8, 8)}
+    carried = carry_real_first_frame(still, still["flow"])
+    assert torch.allclose(carried, real[0:1].expand(4, -1, -1, -1), atol=1e-5) and not camera_moves(still)
+    covered = {**still, "occlusion": torch.ones(4, 1, 8, 8, dtype=torch.bool)}
+    assert torch.allclose(carry_real_first_frame(covered, torch.full((4, 2, 8, 8), 3.0)), real)
+    assert camera_moves({"flow": torch.full((4, 2, 8, 8), 1.0)})
 
 
 def test_evaluate_runs_the_same_weights_with_a_setting_changed(tmp_path):

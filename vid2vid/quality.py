@@ -25,7 +25,7 @@ import torch
 
 from vid2vid.config import Config
 from vid2vid.data.folder import VideoFolderDataset
-from vid2vid.flow import DISFlow, flow_to_color
+from vid2vid.flow import DISFlow, flow_to_color, warp
 from vid2vid.inference import InputFrame, generate_outputs
 from vid2vid.metrics.artifacts import checkerboard_energy, endpoint_error, roc_auc
 from vid2vid.metrics.temporal import flicker, l1_error, warping_error
@@ -62,6 +62,28 @@ def rollout(G: Generator, cfg: Config, video: dict, device: str | torch.device =
     if ws:
         res["w"], res["m"] = torch.stack(ws), torch.stack(ms)
     return res
+
+
+def camera_moves(video: dict, pan: float = 0.5) -> bool:
+    """Whether a test video's camera moves: the median length of its true flow (frame 0's empty one
+    left out) is at least ``pan`` pixels per frame. With a still camera only cars and people move, and
+    the median pixel stays put."""
+    return float(video["flow"][1:].norm(dim=1).median()) >= pan
+
+
+def carry_real_first_frame(video: dict, flow: torch.Tensor) -> torch.Tensor:
+    """The real first frame carried through the video along ``flow [T, 2, H, W]`` (``flow[t]`` from
+    frame t to t-1, as the generator's ``w``) as vid2vid composes with a perfect mask: each frame is the
+    previous one warped, with the real frame where the true occlusion says the warp cannot know.
+    Along the true flow this is what resampling alone does to the detail; along a generator's flow, what
+    its flow adds."""
+    real, occ = video["image"], video["occlusion"].float().reshape(video["image"].shape[0], 1,
+                                                                    *video["image"].shape[-2:])
+    frames = [real[0:1]]
+    for t in range(1, real.shape[0]):
+        moved = warp(frames[-1], flow[t:t + 1])
+        frames.append((1 - occ[t:t + 1]) * moved + occ[t:t + 1] * real[t:t + 1])
+    return torch.cat(frames)
 
 
 def _thirds_ratio(per_frame: list[float]) -> float:

@@ -59,6 +59,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vid2vid.quality import STILL_PAN, camera_pan
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "reproduce" / "configs" / "tables"
 
@@ -98,7 +100,6 @@ SET_LEVEL = {"video_fid": "video FID", "video_fid_no_pan": "video FID, pan proje
 # motion check: the feature network's reading of the camera's pan direction against the truth, per
 # video (clips of panning videos; NaN for a still camera or a network without a direction head)
 MOTION_CHECK = {"direction_accuracy": "pan direction accuracy"}
-STILL_PAN = 0.25  # |median horizontal flow| below this (pixels per frame): a still camera
 CLAIM_METRICS = {"video_fid_pseudo": "video FID (jackknife, per video)",
                  "video_fid_no_pan_pseudo": "video FID, pan projected out (jackknife, per video)",
                  **PER_VIDEO}
@@ -198,9 +199,8 @@ def per_video_metrics(fake: torch.Tensor, video: dict, real_warping_error: float
 
 
 def video_pans(videos: list[dict]) -> np.ndarray:
-    """Each test video's camera pan: the median horizontal ground-truth flow over its pixels and frame
-    pairs (pixels per frame; moving cars are a minority of the pixels)."""
-    return np.array([float(v["flow"][1:, 0].median()) for v in videos])
+    """Each test video's camera pan (:func:`vid2vid.quality.camera_pan`, pixels per frame)."""
+    return np.array([camera_pan(v) for v in videos])
 
 
 def pan_axis(features: np.ndarray, pans: np.ndarray) -> np.ndarray:

@@ -183,7 +183,13 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
     from quality import ensure_eval_data
 
     from vid2vid.models.io import load_generator
-    from vid2vid.quality import evaluate_generator, format_report, frame_strip, load_test_videos
+    from vid2vid.quality import (
+        evaluate_generator,
+        first_panning,
+        format_report,
+        frame_strip,
+        load_test_videos,
+    )
 
     results: dict[str, dict] = {}
     outputs_of: dict[str, dict] = {}  # the committed generators' roll-outs of the first test video
@@ -218,22 +224,20 @@ def evaluate(runs: Path, out: Path, sequences: int, eval_root: Path | None,
     return results, committed, {"test_root": test_root, "data": data, "shown": shown}
 
 
-def first_panning(videos: list[dict]) -> int:
-    """The first test video whose camera moves (:func:`vid2vid.quality.camera_moves`; 0 when none
-    does): the pictures show it, as streaks and smearing show on a pan."""
-    from vid2vid.quality import camera_moves
-
-    return next((i for i, v in enumerate(videos) if camera_moves(v)), 0)
-
-
 def data_words(cfg) -> str:
     """The synthetic videos' settings in words: the benchmark's (``reproduce/tables.py``) or not."""
+    from evaluate import BENCHMARK_DATA
+
+    from vid2vid.config import get_preset
+    from vid2vid.data.synthetic import SyntheticConfig
+
     d = cfg.data
+    benchmark = SyntheticConfig.from_data_config(get_preset("synthetic").override(BENCHMARK_DATA).data)
     colours = ("one colour per car and clothing part (`data.synthetic_foreground_palette=true`)"
                if d.synthetic_foreground_palette else "cars and clothes in random colours")
     still = (f"{d.synthetic_still_camera:g} of them with a still camera (`data.synthetic_still_camera`)"
              if d.synthetic_still_camera else "every camera panning")
-    same = d.synthetic_foreground_palette and d.synthetic_still_camera == 0.25
+    same = SyntheticConfig.from_data_config(d) == benchmark
     return f"{colours}, {still}" + (": the data of the Tables' benchmark" if same else "")
 
 

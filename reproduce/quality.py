@@ -63,16 +63,15 @@ def ensure_eval_data(cfg, sequences: int, root: Path | None = None) -> Path:
     ``data``; ``_palette`` and ``_still<F>`` are added to the name where those are on)."""
     from vid2vid.data.synthetic import SyntheticConfig, write_dataset
 
-    motion = cfg.data.synthetic_motion
-    name = f"quality_eval_motion{motion:g}{SyntheticConfig.from_data_config(cfg.data).settings_suffix()}"
+    scene = SyntheticConfig.of_model(cfg.data)
+    name = f"quality_eval_motion{cfg.data.synthetic_motion:g}{scene.settings_suffix()}"
     root = (Path(root) if root is not None else REPO / "data") / name
     from vid2vid.data.layout import list_sequences
 
     have = len(list_sequences(root / "test_A")) if (root / "test_A").is_dir() else 0
     if have != sequences:  # sequence i is the same whatever the count, so a rewrite only adds or drops
-        write_dataset(root, n_train=0, n_test=sequences, frames=cfg.data.synthetic_frames,
-                      height=cfg.data.height, width=cfg.data.width, seed=1,
-                      config=SyntheticConfig.from_data_config(cfg.data), progress=False, overwrite=True)
+        write_dataset(root, n_train=0, n_test=sequences, frames=scene.frames, height=scene.height,
+                      width=scene.width, seed=1, config=scene, progress=False, overwrite=True)
     return root
 
 

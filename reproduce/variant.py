@@ -39,7 +39,6 @@ from evaluate import (
     CLAIM_METRICS,
     CONFIGS,
     MOTION_CHECK,
-    STILL_PAN,
     TRAINED,
     _fmt,
     evaluation_setup,
@@ -163,17 +162,17 @@ def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, ov
               "machine": ", ".join(f"{k} {v}" for k, v in describe_machine().items()),
               "comparison": compare(per_video, n_boot), "results": results,
               "evaluation_minutes": (time.time() - t0) / 60}
-    report["picture"] = write_picture(out / f"{name}.png", bench.videos, bench.real["pans"], shown)
+    report["picture"] = write_picture(out / f"{name}.png", bench.videos, shown)
     print(write_report(report, out))
     return report
 
 
-def write_picture(path: Path, videos: list[dict], pans, fakes: dict[str, list]) -> dict:
+def write_picture(path: Path, videos: list[dict], fakes: dict[str, list]) -> dict:
     """Frames 0, 5, 15 and the last of one test video (the first whose camera pans: where streaks and
     smearing show), one row each: base | variant | real, both sides' seed 0. Returns what it shows."""
-    from vid2vid.quality import frame_strip
+    from vid2vid.quality import first_panning, frame_strip
 
-    i = next((k for k, pan in enumerate(pans) if abs(pan) >= STILL_PAN), 0)
+    i = first_panning(videos)
     T = int(videos[i]["real"].shape[0])
     frames = sorted({t for t in (0, 5, 15) if t < T} | {T - 1})
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -312,12 +312,14 @@ def test_quality_test_videos_follow_the_models_data_settings(tmp_path):
     assert plain.get("foreground_palette") in (None, False)
 
 
-def test_the_pretrained_models_pictures_show_the_first_video_whose_camera_pans():
-    sys.path.insert(0, str(REPO / "reproduce"))
-    from pretrain import first_panning
+def test_the_pictures_show_the_first_video_whose_camera_pans():
+    """``first_panning`` (pretrain.py's and variant.py's pictures): the camera's pan is the median
+    horizontal flow, so a car moving over a still background does not count."""
+    from vid2vid.quality import camera_pan, first_panning
 
     still, pan = torch.zeros(5, 2, 8, 8), torch.zeros(5, 2, 8, 8)
     still[1:, :, :2] = 4.0  # a car moving over a still background: the median pixel stays put
     pan[1:, 0] = 4.0  # frame 0 has no previous frame, so its flow is empty
     assert first_panning([{"flow": still}, {"flow": still}, {"flow": pan}]) == 2
     assert first_panning([{"flow": still}]) == 0  # none pans: the first
+    assert camera_pan({"flow": -pan}) == -4.0  # the sign is the direction

@@ -64,11 +64,25 @@ def rollout(G: Generator, cfg: Config, video: dict, device: str | torch.device =
     return res
 
 
-def camera_moves(video: dict, pan: float = 0.5) -> bool:
-    """Whether a test video's camera moves: the median length of its true flow (frame 0's empty one
-    left out) is at least ``pan`` pixels per frame. With a still camera only cars and people move, and
-    the median pixel stays put."""
-    return float(video["flow"][1:].norm(dim=1).median()) >= pan
+STILL_PAN = 0.25  # |camera_pan| below this (pixels per frame): a still camera
+
+
+def camera_pan(video: dict) -> float:
+    """A video's camera pan: the median horizontal ground-truth flow over its pixels and frame pairs
+    (pixels per frame; frame 0's empty flow left out, and moving cars are a minority of the pixels)."""
+    return float(video["flow"][1:, 0].median())
+
+
+def camera_moves(video: dict) -> bool:
+    """Whether a video's camera pans (:func:`camera_pan` at least :data:`STILL_PAN` either way); with a
+    still camera only cars and people move."""
+    return abs(camera_pan(video)) >= STILL_PAN
+
+
+def first_panning(videos: list[dict]) -> int:
+    """The index of the first video whose camera pans (0 when none does): the one to picture, as
+    streaks and smearing show on a pan."""
+    return next((i for i, v in enumerate(videos) if camera_moves(v)), 0)
 
 
 def carry_real_first_frame(video: dict, flow: torch.Tensor) -> torch.Tensor:

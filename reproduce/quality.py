@@ -398,25 +398,28 @@ def flow_floor_table(checkpoint: Path, sequences: int, root: Path | None = None)
 STREAK_FRAMES = (0, 1, 2, 5, 10, 20)  # frames --streaks reports, and the last one
 
 
-def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, warp_mode: str | None = None
-                 ) -> tuple[str, dict]:
+def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, warp_mode: str | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, dict]:
     """How ``checkpoint``'s frames lose their detail across x along the rollout: per frame index, the
     streak ratio (:func:`vid2vid.metrics.validity.streak_ratio`, the vertical over the horizontal
     gradient energy, over the real frame's) of the fresh test videos, and the real frames' own
     vertical-to-horizontal ratio. ``warp_mode`` replaces the generator's ``model.warp_mode`` for
-    this rollout (the network is unchanged: how resampling alone shapes the streaks).
+    this rollout (the network is unchanged: how resampling alone shapes the streaks); ``overrides``
+    (``key=value``, settings that keep the weights, e.g. ``model.flow_deadzone=0.5``) change the
+    stored configuration first.
 
     Also per camera (panning videos, still ones: :func:`vid2vid.quality.camera_moves`), the streak
-    ratio of the generated frames beside that of the real first frame carried along the generator's
-    own flow and along the true flow (:func:`vid2vid.quality.carry_real_first_frame`: a perfect mask
-    and hallucination): what the flow alone, and resampling alone, do to the detail."""
+    ratio of the generated frames beside that of the real first frame carried along the flow the
+    generator warps with (its ``w``, after ``model.flow_deadzone``) and along the true flow
+    (:func:`vid2vid.quality.carry_real_first_frame`: a perfect mask and hallucination): what the flow
+    alone, and resampling alone, do to the detail."""
     import torch
 
     from vid2vid.metrics.validity import directional_energy
     from vid2vid.models.io import load_generator
     from vid2vid.quality import camera_moves, carry_real_first_frame, load_test_videos, rollout
 
-    cfg, G, step = load_generator(checkpoint)
+    cfg, G, step = load_generator(checkpoint, overrides=overrides)
     G.eval()
     if warp_mode is not None:
         G.warp_mode = warp_mode
@@ -434,7 +437,7 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
         clips = {"generated": out["x"], "real": v["image"]}
         if "w" in out:
             with torch.no_grad():
-                clips["its flow"] = carry_real_first_frame(v, out["w"])
+                clips["its flow"] = carry_real_first_frame(v, G.warp_flow(out["w"]))  # as G warps
                 clips["true flow"] = carry_real_first_frame(v, v["flow"])
         for g in ("all", "panning" if camera_moves(v) else "still"):
             counts[g] += 1
@@ -456,7 +459,9 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
         r = by_camera[g][k][t]
         return "-" if r != r else f"{r:.2f}"
 
-    lines = [f"{checkpoint} (step {step}), warp {G.warp_mode}, {sequences} test videos of seed 1: streak "
+    settings = "".join(f", {o}" for o in overrides)
+    lines = [f"{checkpoint} (step {step}), warp {G.warp_mode}{settings}, {sequences} test videos of seed 1: "
+             "streak "
              "ratio by frame (1 = the real frames' balance of vertical to horizontal detail; above 1: "
              "smeared along x)", "", "| frame | streak ratio | real frames' vertical / horizontal energy |",
              "|---|---|---|"]
@@ -583,7 +588,8 @@ def main(argv=None) -> int:
     p.add_argument("--warp-mode", default=None, choices=["bilinear", "bicubic"],
                    help="with --streaks: resample the previous frame this way instead of the generator's own")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="run_with",
-                   help="with --evaluate: run the generator with this setting of its stored configuration "
+                   help="with --evaluate or --streaks: run the generator with this setting of its stored "
+                        "configuration "
                         "changed, one that keeps the weights (e.g. model.label_occlusion=true; repeatable)")
     p.add_argument("--pan", nargs="+", default=None, metavar="GENERATOR",
                    help="only print the true and predicted camera pan on training videos of --pan-data")
@@ -595,7 +601,8 @@ def main(argv=None) -> int:
         print(pan_table(Path(args.pan_data), [Path(f) for f in args.pan]))
         return 0
     if args.streaks:
-        table, _ = streak_table(Path(args.streaks), args.eval_sequences, eval_at, args.warp_mode)
+        table, _ = streak_table(Path(args.streaks), args.eval_sequences, eval_at, args.warp_mode,
+                                args.run_with)
         print(table)
         return 0
     if args.where:

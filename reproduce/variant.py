@@ -92,7 +92,7 @@ def write_report(report: dict, out: Path) -> str:
     name, base = report["name"], report["base"]
     lines = [f"# Variant `{name}` against `{base}`", "",
              f"Command: `{report['command']}`. Variant overrides: `{' '.join(report['overrides']) or '-'}`"
-             f"{INFERENCE_NOTE if report.get('at_inference') else ''}. "
+             f"{INFERENCE_NOTE if report.get('at_inference') else ''}. {both_sides(report)}"
              f"Seeds: {report['seeds']}. Test videos: {report['test_videos']} "
              f"(`{report['eval_root']}`). Machine: {report['machine']}. Evaluation took "
              f"{report['evaluation_minutes']:.1f} min.", "",
@@ -123,6 +123,13 @@ def write_report(report: dict, out: Path) -> str:
     (out / f"{name}.json").write_text(json.dumps(report, indent=1))
     (out / f"{name}.md").write_text(text)
     return text
+
+
+def both_sides(report: dict) -> str:
+    """The overrides of both sides that are not toy-scale plumbing, in words ("" when none)."""
+    common = [o for o in report.get("common_overrides", []) if o not in SMOKE_OVERRIDES
+              and not o.startswith("data.root=")]
+    return f"Both sides (the base is `{report['base']}` with these): `{' '.join(common)}`. " if common else ""
 
 
 def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, overrides: list[str],
@@ -201,6 +208,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--at-inference", action="store_true",
                    help="nothing trained: the variant is the base model's generators run with the overrides "
                         "(settings that keep the weights, e.g. model.warp_mode=bicubic)")
+    p.add_argument("--base-set", action="append", default=[], metavar="KEY=VALUE", dest="base_overrides",
+                   help="an override of both sides (repeatable): the base is then the Tables model with it, "
+                        "so give it its own --runs (e.g. --base-set model.label_occlusion=true --runs "
+                        "runs/labelcheck)")
     p.add_argument("--smoke", action="store_true", help="toy scale, as tables.py --smoke")
     p.add_argument("overrides", nargs="+", help="the variant's key=value overrides")
     args = p.parse_args(argv)
@@ -208,10 +219,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--name {args.name!r}: letters, digits, '-' and '_' only (it names folders)")
     if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
         p.error("train.seed is set per run by --seeds; leave it out of the overrides")
+    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.base_overrides):
+        p.error("train.seed is set per run by --seeds; leave it out of --base-set")
     args.common = []
     if args.smoke:
         args.seeds, args.eval_sequences, args.feature_net = 2, SMOKE_EVAL_SEQUENCES, "none"
         args.common = [f"data.root={Path(args.runs) / 'data'}", *SMOKE_OVERRIDES]
+    args.common += args.base_overrides
     if args.eval_root is None:
         args.eval_root = str(Path(args.runs) / "eval") if args.smoke else BENCHMARK_EVAL_ROOT
     if args.seeds < 2:

@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from vid2vid.config import PRESETS, get_preset
+from vid2vid.config import PRESETS, ConfigError, get_preset
 from vid2vid.flow.warp import warp
 from vid2vid.models import Generator, background_mask, compose
+from vid2vid.models.generator import deadzone
 
 
 def shrunk(name: str, **extra) -> "Config":  # noqa: F821
@@ -315,6 +316,52 @@ def test_bicubic_warp_keeps_the_detail_bilinear_resampling_blurs_away():
         Generator(label_channels=5, warp_mode="nearest")
     cfg = get_preset("tiny").override(["model.warp_mode=bicubic"])
     assert Generator.from_config(cfg).warp_mode == "bicubic"
+
+
+def test_flow_deadzone_copies_where_the_motion_is_shorter_than_it():
+    """``model.flow_deadzone``: a flow of 0.3 px (what a regressed flow leaves where nothing moves)
+    copies the previous frame exactly instead of resampling it, a flow of 2 px is warped as without
+    the dead zone, and the raw ``w`` (the flow losses' input) is returned unchanged; rolled out
+    along 0.3 px 20 times, bilinear warping loses the detail across x that the dead zone keeps."""
+    plain, dz = _plain_and_variant(flow_deadzone=0.5)
+    assert (plain.flow_deadzone, dz.flow_deadzone) == (0.0, 0.5)
+    s, prev = torch.rand(1, 3, 5, 16, 16), torch.rand(1, 2, 3, 16, 16) * 2 - 1
+
+    def set_flow(G, dx):
+        head = G.scales[0].flow_head.conv
+        torch.nn.init.zeros_(head.weight)
+        with torch.no_grad():
+            head.bias.copy_(torch.tensor([dx, 0.0]) / G.flow_scale)
+
+    for G in (plain, dz):
+        set_flow(G, 0.3)
+    a, b = plain(s, prev), dz(s, prev)
+    torch.testing.assert_close(a.w, b.w)  # the raw flow, for the flow losses
+    torch.testing.assert_close(b.warped, prev[:, -1])  # copied, not resampled
+    assert float((a.warped - prev[:, -1]).abs().mean()) > 1e-3
+    for G in (plain, dz):
+        set_flow(G, 2.0)
+    torch.testing.assert_close(plain(s, prev).warped, dz(s, prev).warped)  # long motions: warped as before
+    frame = prev[:, -1]
+    w = torch.zeros(1, 2, 16, 16)
+    w[:, 0] = 0.3
+    carried = {"plain": frame, "deadzone": frame}
+    for _ in range(20):
+        carried = {"plain": warp(carried["plain"], w),
+                   "deadzone": warp(carried["deadzone"], deadzone(w, 0.5))}
+
+    def detail(x):
+        return float((x[..., 3:-3] - x[..., 2:-4]).abs().mean())
+
+    assert detail(carried["deadzone"]) == pytest.approx(detail(frame), rel=1e-4)  # zero flow: a copy
+    assert detail(carried["plain"]) < 0.6 * detail(frame)
+    torch.testing.assert_close(deadzone(w, 0.0), w)
+    with pytest.raises(ValueError, match="flow_deadzone"):
+        Generator(label_channels=5, flow_deadzone=-1.0)
+    with pytest.raises(ConfigError, match="flow_deadzone"):
+        get_preset("tiny").override(["model.flow_deadzone=-0.5"])
+    cfg = get_preset("tiny").override(["model.flow_deadzone=0.5"])
+    assert Generator.from_config(cfg).flow_deadzone == 0.5
 
 
 def _flow_branch_parameters(G: Generator) -> list[torch.nn.Parameter]:

@@ -228,6 +228,12 @@ def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(t
     assert bilinear["by_camera"]["panning"]["its flow"][0] == pytest.approx(1.0)
     assert all(r != r for r in bilinear["by_camera"]["still"]["generated"].values())  # none: NaN
     assert "| generated, panning | its flow, panning |" in table
+    # a dead zone longer than the flow: nothing is warped, and "its flow" is the flow G warps with
+    table, still = quality.streak_table(path, 2, root, overrides=["model.flow_deadzone=1.0"])
+    assert "model.flow_deadzone=1.0" in table and still["streak"][0] == pytest.approx(bilinear["streak"][0])
+    assert still["streak"][5] != pytest.approx(bilinear["streak"][5])
+    carried = [r["by_camera"]["panning"]["its flow"][5] for r in (still, bilinear)]
+    assert carried[0] != pytest.approx(carried[1])
 
 
 def test_carrying_the_real_first_frame_keeps_it_where_nothing_moves_and_takes_the_real_where_occluded():

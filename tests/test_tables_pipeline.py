@@ -343,6 +343,18 @@ def test_variant_refuses_a_seed_override_a_bad_name_and_one_seed():
             parse_args(argv)
     args = parse_args(["--smoke", "--name", "x", "--runs", "r", "model.norm_D=none"])
     assert args.eval_root == "r/eval" and args.common[0] == "data.root=r/data" and args.seeds == 2
+    # --base-set: overrides of both sides (the base model's runs then carry them), said in the report
+    args = parse_args(["--name", "x", "--base-set", "model.label_occlusion=true", "--base-set",
+                       "train.mixed_precision=auto", "model.flow_deadzone=0.5"])
+    assert args.common == ["model.label_occlusion=true", "train.mixed_precision=auto"]
+    assert args.overrides == ["model.flow_deadzone=0.5"]
+    with pytest.raises(SystemExit):
+        parse_args(["--name", "x", "--base-set", "train.seed=2", "model.norm_D=none"])
+    from variant import both_sides
+
+    said = both_sides({"base": "vid2vid", "common_overrides": [*args.common, "data.root=r/data"]})
+    assert "`model.label_occlusion=true train.mixed_precision=auto`" in said and "data.root" not in said
+    assert both_sides({"base": "vid2vid", "common_overrides": ["data.root=r/data"]}) == ""
 
 
 @pytest.mark.slow

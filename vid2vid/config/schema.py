@@ -104,6 +104,10 @@ class ModelConfig:
     warp_mode: Literal["bilinear", "bicubic"] = "bilinear"  # how G resamples x~_{t-1} along w (reference:
     # bilinear, which blurs a little at every fractional shift: along a camera pan the rollout's detail
     # fades frame after frame; bicubic keeps more of it)
+    flow_deadzone: float = 0.0  # pixels: G warps x~_{t-1} along w only where |w| >= this (0 = everywhere,
+    # the reference). A predicted motion shorter than it is taken as none: each bilinear warp by a
+    # fractional shift blurs, so a flow that is a few tenths of a pixel off zero where nothing moves
+    # smears a still scene frame after frame. The flow losses still train the raw w. Not in the reference
     label_occlusion: bool = False  # hallucinate where the previous label map, warped along w, disagrees
     # with the current one (a road pixel that would copy a car's) or w reads outside the previous frame
     # (content entering it): x~ = (1 - m') warp + m' h with

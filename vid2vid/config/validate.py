@@ -110,6 +110,8 @@ def validate(cfg: Config) -> Config:
                           "raise train.n_frames_start or set train.flow_warmup=0")
     if d.label_nc == 0 and d.input_nc < 1:
         raise ConfigError(f"data.input_nc must be >= 1 when data.label_nc == 0, got {d.input_nc}")
+    if not m.flow_deadzone >= 0:
+        raise ConfigError(f"model.flow_deadzone is a length in pixels (0 = off), got {m.flow_deadzone}")
     if m.label_occlusion and d.label_nc == 0:
         raise ConfigError("model.label_occlusion compares one-hot label maps: it needs semantic labels "
                           "(data.label_nc > 0); set model.label_occlusion=false for continuous inputs")

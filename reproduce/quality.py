@@ -643,9 +643,10 @@ def main(argv=None) -> int:
     for name in args.variants:
         extra = VARIANTS[name][1]
         data = f"data.root={args.data_root}/quality_train_motion{motion_of(extra):g}"
-        # fp32, as the committed study was made (the preset says auto); overridable
+        # fp32 and the warp unchecked, as the committed study was made (the preset says auto and
+        # checks it); overridable
         models[name] = [*extra, data, f"train.niter={10**6}", "train.sample_every=0",
-                        "train.mixed_precision=no", *args.overrides,
+                        "train.mixed_precision=no", "model.label_occlusion=false", *args.overrides,
                         "--max-steps", str(args.steps)]
     from vid2vid.config import get_preset
 

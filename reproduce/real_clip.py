@@ -13,7 +13,8 @@ textures and motion are not the ones the synthetic renderer draws. This script:
 2. trains vid2vid (the ``synthetic`` preset's networks) and the per-frame baseline
    (``reproduce/configs/tables/pix2pixHD.yaml``: no previous frames, no flow, ``D_I`` only) for the
    same number of steps, side by side, one thread each, with the overrides a continuous one-channel
-   input needs (``data.label_nc=0 data.input_nc=1 data.use_instance=false model.use_fg_prior=false``)
+   input needs (``data.label_nc=0 data.input_nc=1 data.use_instance=false model.use_fg_prior=false
+   model.label_occlusion=false``)
    and the mask trained on the reference's target (a real clip has no occlusion masks);
 3. rolls both out on the held-out sequences as inference does and measures them beside the real
    video: L1 to the real frames, checkerboard energy, the warping error along the real frames' DIS
@@ -39,6 +40,7 @@ sys.path.insert(0, str(REPO / "reproduce"))
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian's opencv-doc package
 EDGES = ["data.label_nc=0", "data.input_nc=1", "data.use_instance=false", "model.use_fg_prior=false",
+         "model.label_occlusion=false",  # no one-hot labels to check the warp against
          "loss.mask_target=confidence", "data.synthetic_sequences=0",
          # the reference's flow branch (shared encoders, nothing detached): on this clip the synthetic
          # preset's label-only branch (W and M from the edge maps alone) measured worse (L1 1.09x the

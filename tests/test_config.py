@@ -151,3 +151,16 @@ def test_the_synthetic_preset_trains_in_bf16_where_native_and_the_tables_stay_fp
     assert len(tables) == 5
     for path in tables:
         assert Config.from_yaml(path).train.mixed_precision == "no", path.name
+
+
+def test_the_synthetic_preset_checks_the_warp_and_the_tables_keep_it_unchecked():
+    """``model.label_occlusion`` is the synthetic preset's default (one-hot labels); the Tables' models
+    that warp keep the committed tables' unchecked warp, and a continuous input must turn it off."""
+    assert get_preset("synthetic").model.label_occlusion
+    assert not get_preset("tiny").model.label_occlusion
+    assert not get_preset("cityscapes-512").model.label_occlusion
+    tables = Path(__file__).resolve().parents[1] / "reproduce" / "configs" / "tables"
+    for name in ("vid2vid", "no-fg-prior", "no-video-D"):
+        assert not Config.from_yaml(tables / f"{name}.yaml").model.label_occlusion, name
+    with pytest.raises(ConfigError, match="model.label_occlusion=false"):
+        get_preset("synthetic").override(["data.label_nc=0", "data.input_nc=1", "model.use_fg_prior=false"])

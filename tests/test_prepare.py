@@ -28,7 +28,14 @@ from vid2vid.data.layout import (
     write_rgb,
 )
 from vid2vid.prepare import face, pose
-from vid2vid.prepare.dataset import DatasetWriter, Sample, held_out, prepare_out
+from vid2vid.prepare.dataset import (
+    DatasetWriter,
+    Sample,
+    check_settings,
+    held_out,
+    prepare_out,
+    train_settings,
+)
 from vid2vid.prepare.source import Fit, FrameSource
 
 OPENCV_CLIPS = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -565,3 +572,16 @@ def test_label_folder_count_differing_from_videos_is_an_error(tmp_path, box_vide
     assert prepare("segmentation", "--video", box_video, box_video, "--labels", tmp_path,
                    "--out", tmp_path / "o", "--quiet") == 2
     assert "--labels got 1 folder(s) for 2 --video file(s)" in error_line(capsys)
+
+
+def test_a_continuous_map_turns_off_the_presets_label_check(tmp_path):
+    """The synthetic preset checks the warp against one-hot labels; train.yaml for edges (label_nc 0)
+    from it turns that off, and leaves label maps (and presets without the check) as they are."""
+    edges = {"label_nc": 0, "input_nc": 1, "use_instance": False, "height": 64, "width": 128}
+    settings = train_settings("synthetic", tmp_path, edges, {"use_fg_prior": False}, 30)
+    assert settings["model"] == {"use_fg_prior": False, "label_occlusion": False}
+    assert not check_settings(settings).model.label_occlusion
+    labels = {"label_nc": 35, "height": 64, "width": 128}
+    assert "label_occlusion" not in train_settings("synthetic", tmp_path, labels, None, 30).get("model", {})
+    face = train_settings("face-512", tmp_path, edges, {"use_fg_prior": False}, 30)
+    assert "label_occlusion" not in face["model"]

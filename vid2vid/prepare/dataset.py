@@ -284,6 +284,9 @@ def train_settings(preset: str, root: Path, data: dict[str, Any], model: dict[st
         "model": dict(model or {}),
         "train": {"n_frames_start": min(t.n_frames_start, total), "n_frames_total": total},
     }
+    if data.get("label_nc") == 0 and base.model.label_occlusion:
+        # the preset checks the warp against one-hot labels (synthetic): a continuous map has none
+        settings["model"].setdefault("label_occlusion", False)
     d = base.data
     if (d.crop_height, d.crop_width) != (0, 0) and (data["height"], data["width"]) != (d.height, d.width):
         # the preset crops a fixed window out of its own load size; for another size train on

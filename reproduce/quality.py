@@ -430,6 +430,7 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
     groups = ("all", "panning", "still")
     energy = {(g, k): {t: [0.0, 0.0] for t in frames} for g in groups for k in sources}
     counts = dict.fromkeys(groups, 0)
+    still_flow = {"raw": [], "warped with": []}  # |w| (px) where nothing moves, in still-camera videos
     for v in videos:
         torch.manual_seed(0)
         with torch.no_grad():
@@ -439,6 +440,11 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
             with torch.no_grad():
                 clips["its flow"] = carry_real_first_frame(v, G.warp_flow(out["w"]))  # as G warps
                 clips["true flow"] = carry_real_first_frame(v, v["flow"])
+        if "w" in out and not camera_moves(v):
+            static = v["flow"][1:].abs().sum(1) == 0  # [T-1, H, W]: pixels the true flow leaves still
+            if static.any():
+                for key, w in (("raw", out["w"][1:]), ("warped with", G.warp_flow(out["w"][1:]))):
+                    still_flow[key].append(float(torch.linalg.vector_norm(w, dim=1)[static].mean()))
         for g in ("all", "panning" if camera_moves(v) else "still"):
             counts[g] += 1
             for k, clip in clips.items():
@@ -474,7 +480,13 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
               "its flow, still | true flow, still |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {t} | " + " | ".join(cell(g, k, t) for g in groups[1:] for k in sources[:3]) + " |"
               for t in frames]
+    flow_still = {k: sum(x) / len(x) if x else float("nan") for k, x in still_flow.items()}
+    if still_flow["raw"]:
+        lines += ["", f"On the pixels that do not move in the still-camera videos the flow branch predicts a "
+                  f"motion of {flow_still['raw']:.3f} px on average; the previous frame is warped along "
+                  f"{flow_still['warped with']:.3f} px (model.flow_deadzone={G.flow_deadzone:g})."]
     return "\n".join(lines), {"streak": streak, "real_ratio": real_ratio, "warp_mode": G.warp_mode,
+                              "still_flow": flow_still,
                               "by_camera": by_camera, "videos": {g: counts[g] for g in groups[1:]}}
 
 

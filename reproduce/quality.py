@@ -415,6 +415,7 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
     alone, and resampling alone, do to the detail."""
     import torch
 
+    from vid2vid.metrics.artifacts import checkerboard_energy
     from vid2vid.metrics.validity import directional_energy
     from vid2vid.models.io import load_generator
     from vid2vid.quality import camera_moves, carry_real_first_frame, load_test_videos, rollout
@@ -430,6 +431,7 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
     groups = ("all", "panning", "still")
     energy = {(g, k): {t: [0.0, 0.0] for t in frames} for g in groups for k in sources}
     counts = dict.fromkeys(groups, 0)
+    grid = {(g, k): {t: 0.0 for t in frames} for g in groups[1:] for k in ("generated", "real")}
     still_flow = {"raw": [], "warped with": []}  # |w| (px) where nothing moves, in still-camera videos
     for v in videos:
         torch.manual_seed(0)
@@ -452,6 +454,8 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
                     ex, ey = directional_energy(clip[t:t + 1])
                     energy[(g, k)][t][0] += ex
                     energy[(g, k)][t][1] += ey
+                    if g != "all" and k in ("generated", "real"):
+                        grid[(g, k)][t] += checkerboard_energy(clip[t:t + 1])
 
     def ratio(g: str, k: str, t: int) -> float:
         (fx, fy), (rx, ry) = energy[(g, k)][t], energy[(g, "real")][t]
@@ -480,13 +484,20 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
               "its flow, still | true flow, still |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {t} | " + " | ".join(cell(g, k, t) for g in groups[1:] for k in sources[:3]) + " |"
               for t in frames]
+    checker = {g: {t: grid[(g, "generated")][t] / grid[(g, "real")][t] if grid[(g, "real")][t] > 0
+                   else float("nan") for t in frames} for g in groups[1:]}
+    lines += ["", "Checkerboard energy (the 2x2 grid; `vid2vid.metrics.artifacts.checkerboard_energy`) of "
+              "the generated frames over the real frames', by camera", "",
+              "| frame | panning | still |", "|---|---|---|"]
+    lines += [f"| {t} | " + " | ".join("-" if checker[g][t] != checker[g][t] else f"{checker[g][t]:.2f}"
+                                        for g in groups[1:]) + " |" for t in frames]
     flow_still = {k: sum(x) / len(x) if x else float("nan") for k, x in still_flow.items()}
     if still_flow["raw"]:
         lines += ["", f"On the pixels that do not move in the still-camera videos the flow branch predicts a "
                   f"motion of {flow_still['raw']:.3f} px on average; the previous frame is warped along "
                   f"{flow_still['warped with']:.3f} px (model.flow_deadzone={G.flow_deadzone:g})."]
     return "\n".join(lines), {"streak": streak, "real_ratio": real_ratio, "warp_mode": G.warp_mode,
-                              "still_flow": flow_still,
+                              "still_flow": flow_still, "checkerboard": checker,
                               "by_camera": by_camera, "videos": {g: counts[g] for g in groups[1:]}}
 
 

@@ -233,6 +233,10 @@ def test_streaks_compare_each_frame_with_the_real_one_and_follow_the_warp_mode(t
     assert "model.flow_deadzone=1.0" in table and still["streak"][0] == pytest.approx(bilinear["streak"][0])
     assert still["streak"][5] != pytest.approx(bilinear["streak"][5])
     assert all(x != x for x in still["still_flow"].values())  # no still-camera video: nothing to say
+    assert all(r > 0 for r in still["checkerboard"]["panning"].values())
+    assert still["checkerboard"]["panning"][0] == pytest.approx(bilinear["checkerboard"]["panning"][0])
+    assert all(r != r for r in still["checkerboard"]["still"].values())
+    assert "| frame | panning | still |" in table
     carried = [r["by_camera"]["panning"]["its flow"][5] for r in (still, bilinear)]
     assert carried[0] != pytest.approx(carried[1])
 

@@ -177,7 +177,9 @@ def _tiny_generator_and_test_videos(tmp_path: Path, flow_x: float = 0.0) -> tupl
     from vid2vid.models import build_generator
     from vid2vid.models.io import export_generator
 
-    overrides = [o for o in TINY if not o.startswith("train.")] + ["data.synthetic_frames=6"]
+    # the warp unchecked (the preset checks it), so that a test can turn the check on
+    overrides = [o for o in TINY if not o.startswith("train.")] + ["data.synthetic_frames=6",
+                                                                   "model.label_occlusion=false"]
     cfg = get_preset("synthetic").override(overrides)
     root = tmp_path / "eval"
     write_dataset(root / "quality_eval_motion4", n_train=0, n_test=2, frames=6, height=32, width=64, seed=1,

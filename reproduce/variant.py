@@ -4,6 +4,8 @@
     python reproduce/variant.py --name lr-half --base no-video-D train.lr=0.0001 --seeds 3 --jobs 2
     python reproduce/variant.py --smoke --name x model.norm_D=none --runs /tmp/v/runs --results /tmp/v/results
     python reproduce/variant.py --at-inference --name label-occlusion model.label_occlusion=true
+    python reproduce/variant.py --at-inference --name flow-deadzone --runs runs/labelcheck \
+        --base-set model.label_occlusion=true --base-set train.mixed_precision=auto model.flow_deadzone=0.5
 
 A change to a model is only worth keeping if it measurably helps, and one training run decides
 nothing. This trains ``<runs>/variants/<name>/seed<k>`` (``reproduce/train.py --config
@@ -18,7 +20,8 @@ pseudo-values), and for each metric the hierarchical bootstrap over seeds, then 
 no seed has a finite pair, e.g. flicker without still-camera videos). With ``--at-inference``
 nothing is trained: the variant is the base model's own generators run with the overrides (a
 setting that keeps the weights, such as ``model.warp_mode`` or ``model.label_occlusion``), so the
-comparison is paired on the very same networks. No direction is
+comparison is paired on the very same networks. ``--base-set`` overrides both sides: the base is
+then the Tables model with them (trained into its own ``--runs``). No direction is
 claimed in advance: this compares, it does not test a claim. Written to ``<results>/<name>.json``
 (every seed's per-video numbers), ``<name>.md`` (``--results``, default
 ``reproduce/results/synthetic/variants``) and ``<name>.png``: frames of one panning test video by

@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="run the generator with a setting of its stored configuration changed, one "
                              "that keeps the weights (repeatable): e.g. model.label_occlusion=true (check "
-                             "the warp against the label maps), model.warp_mode=bicubic")
+                             "the warp against the label maps), model.warp_mode=bicubic, "
+                             "model.flow_deadzone=0.5 (copy, not warp, where the flow is under half a pixel)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to generate on: cpu, cuda, cuda:1, mps, ... (default: cuda when "
                              "a GPU is visible, else cpu)")

@@ -438,16 +438,17 @@ def streak_table(checkpoint: Path, sequences: int, root: Path | None = None, war
         with torch.no_grad():
             out = rollout(G, cfg, v)
         clips = {"generated": out["x"], "real": v["image"]}
+        moves = camera_moves(v)
         if "w" in out:
+            warped_along = G.warp_flow(out["w"])  # the flow G warps with
             with torch.no_grad():
-                clips["its flow"] = carry_real_first_frame(v, G.warp_flow(out["w"]))  # as G warps
+                clips["its flow"] = carry_real_first_frame(v, warped_along)
                 clips["true flow"] = carry_real_first_frame(v, v["flow"])
-        if "w" in out and not camera_moves(v):
             static = v["flow"][1:].abs().sum(1) == 0  # [T-1, H, W]: pixels the true flow leaves still
-            if static.any():
-                for key, w in (("raw", out["w"][1:]), ("warped with", G.warp_flow(out["w"][1:]))):
+            if not moves and static.any():
+                for key, w in (("raw", out["w"][1:]), ("warped with", warped_along[1:])):
                     still_flow[key].append(float(torch.linalg.vector_norm(w, dim=1)[static].mean()))
-        for g in ("all", "panning" if camera_moves(v) else "still"):
+        for g in ("all", "panning" if moves else "still"):
             counts[g] += 1
             for k, clip in clips.items():
                 for t in frames:

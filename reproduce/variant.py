@@ -129,15 +129,15 @@ def write_report(report: dict, out: Path) -> str:
 
 
 def both_sides(report: dict) -> str:
-    """The overrides of both sides that are not toy-scale plumbing, in words ("" when none)."""
-    common = [o for o in report.get("common_overrides", []) if o not in SMOKE_OVERRIDES
-              and not o.startswith("data.root=")]
-    return f"Both sides (the base is `{report['base']}` with these): `{' '.join(common)}`. " if common else ""
+    """The ``--base-set`` overrides of both sides, in words ("" when none)."""
+    given = report.get("base_overrides", [])
+    return f"Both sides (the base is `{report['base']}` with these): `{' '.join(given)}`. " if given else ""
 
 
 def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, overrides: list[str],
                      variant_overrides: list[str], eval_root: str, eval_sequences: int, feature_net: str,
-                     n_boot: int, command: str, at_inference: bool = False) -> dict:
+                     n_boot: int, command: str, at_inference: bool = False,
+                     base_overrides: list[str] | None = None) -> dict:
     """Measure base and variant on the benchmark's test videos and compare them (:func:`compare`).
     ``at_inference``: the variant is the base model's own generators run with ``variant_overrides``
     (nothing trained)."""
@@ -166,7 +166,7 @@ def evaluate_variant(runs: Path, out: Path, name: str, base: str, seeds: int, ov
         results[side] = summarise(runs_of)
         per_video[side] = {s: r["per_video"] for s, r in runs_of.items()}
     report = {"name": name, "base": base, "overrides": variant_overrides, "at_inference": at_inference,
-              "common_overrides": overrides,
+              "common_overrides": overrides, "base_overrides": list(base_overrides or []),
               "seeds": seeds, "command": command, "eval_root": str(bench.root),
               "test_videos": len(bench.videos), "n_boot": n_boot,
               "machine": ", ".join(f"{k} {v}" for k, v in describe_machine().items()),
@@ -220,10 +220,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.name.replace("-", "").replace("_", "").isalnum():
         p.error(f"--name {args.name!r}: letters, digits, '-' and '_' only (it names folders)")
-    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
-        p.error("train.seed is set per run by --seeds; leave it out of the overrides")
-    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.base_overrides):
-        p.error("train.seed is set per run by --seeds; leave it out of --base-set")
+    if any(o.split("=", 1)[0].strip() == "train.seed" for o in [*args.overrides, *args.base_overrides]):
+        p.error("train.seed is set per run by --seeds; leave it out of the overrides and --base-set")
     args.common = []
     if args.smoke:
         args.seeds, args.eval_sequences, args.feature_net = 2, SMOKE_EVAL_SEQUENCES, "none"
@@ -248,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_variant(runs, Path(args.results), args.name, args.base, args.seeds, args.common,
                          args.overrides, args.eval_root, args.eval_sequences, args.feature_net, args.n_boot,
                          command="python " + " ".join(["reproduce/variant.py", *(argv or sys.argv[1:])]),
-                         at_inference=args.at_inference)
+                         at_inference=args.at_inference, base_overrides=args.base_overrides)
     return 0
 
 
